@@ -8,9 +8,10 @@
  *
  * The queue is a 4-ary min-heap of 16-byte entries (time, sequence|slot), so
  * the four children of a node share one cache line, with event records in a
- * slab addressed by slot. Cancellation is lazy: a cancelled event stays in the
- * heap as a tombstone until it reaches the top or until tombstones outnumber
- * live events, when the heap is compacted.
+ * slab addressed by slot. The sequence|slot word is also the event's handle.
+ * Cancellation is lazy: the record is freed at once, and its heap entry stays
+ * as a tombstone until it reaches the top or until tombstones outnumber live
+ * events (plus a small slack), when the heap is compacted in O(n).
  *
  * Limits: at most 2^24 (16.7 million) events pending at once and 2^40 events
  * scheduled over the life of an engine; past them scheduling fails with
@@ -27,9 +28,9 @@
 #define SIM_TIME_NEVER UINT64_MAX
 
 /* Time conversions: the engine counts nanoseconds. */
-#define SIM_US(x) ((uint64_t)(x) * 1000ull)
-#define SIM_MS(x) ((uint64_t)(x) * 1000000ull)
-#define SIM_S(x) ((uint64_t)(x) * 1000000000ull)
+#define SIM_US(x) ((uint64_t)(x)*1000ull)
+#define SIM_MS(x) ((uint64_t)(x)*1000000ull)
+#define SIM_S(x) ((uint64_t)(x)*1000000000ull)
 
 typedef struct sim_engine sim_engine;
 
@@ -37,9 +38,10 @@ typedef struct sim_engine sim_engine;
  * that time. The callback may schedule and cancel events, including itself. */
 typedef void (*sim_event_fn)(void *ctx, uint64_t now);
 
-/* A handle to a scheduled event, for cancellation. 0 is never valid. Handles
- * carry a generation, so a stale handle (the event already ran or was
- * cancelled) is recognised and never cancels a newer event. */
+/* A handle to a scheduled event, for cancellation. 0 is never valid. A
+ * handle carries the event's sequence number, unique over the engine's life,
+ * so a stale handle (the event already ran or was cancelled) is recognised
+ * and never cancels a newer event that reuses its record. */
 typedef uint64_t sim_timer;
 
 /* Creates an engine with the clock at 0. Returns 0 or P2P_ERR_NOMEM. */
@@ -53,7 +55,8 @@ uint64_t sim_engine_now(const sim_engine *e);
 
 /* Schedules fn(ctx, at_ns) at virtual time at_ns, which must not be before
  * now. `out`, when not NULL, receives a handle for sim_engine_cancel. Returns
- * 0, P2P_ERR_INVALID (at_ns < now or fn NULL), P2P_ERR_NOMEM or P2P_ERR_LIMIT. */
+ * 0, P2P_ERR_INVALID (at_ns < now or fn NULL), P2P_ERR_NOMEM or P2P_ERR_LIMIT.
+ */
 P2P_WUR int sim_engine_schedule(sim_engine *e, uint64_t at_ns, sim_event_fn fn,
                                 void *ctx, sim_timer *out);
 
@@ -63,9 +66,13 @@ int sim_engine_cancel(sim_engine *e, sim_timer t);
 
 /* Runs events in (time, sequence) order while the earliest is at or before
  * until_ns, then sets the clock to until_ns (when it is later than now).
- * Returns the number of events run (>= 0). When sim_engine_stop is called
- * from a callback, returns after that callback with the clock at that
- * event's time. */
+ * Events that callbacks schedule within the bound run in the same call, those
+ * at `now` after the events already queued for `now`. until_ns before now
+ * runs nothing and leaves the clock. until_ns == SIM_TIME_NEVER runs until
+ * the queue is empty and leaves the clock at the last event's time, so the
+ * engine stays usable. Returns the number of events run (>= 0). When
+ * sim_engine_stop is called from a callback, returns after that callback
+ * with the clock at that event's time. */
 int64_t sim_engine_run_until(sim_engine *e, uint64_t until_ns);
 
 /* Runs the single earliest pending event, if any. Returns 1 when an event ran,
