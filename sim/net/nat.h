@@ -63,17 +63,17 @@ typedef enum sim_nat_port_alloc {
 } sim_nat_port_alloc;
 
 typedef struct sim_nat_config {
-  bool enabled;                 /* false: no NAT at all (preset "open") */
+  bool enabled; /* false: no NAT at all (preset "open") */
   sim_nat_behavior mapping;
   sim_nat_behavior filtering;
   sim_nat_port_alloc port_alloc;
   bool hairpin;
   bool udp_blocked;
-  bool inbound_refresh;         /* inbound packets also refresh sessions */
-  uint64_t udp_timeout_ns;      /* RFC 4787 REQ-5: >= 120 s by default */
+  bool inbound_refresh;    /* inbound packets also refresh sessions */
+  uint64_t udp_timeout_ns; /* RFC 4787 REQ-5: >= 120 s by default */
   uint64_t tcp_established_timeout_ns; /* RFC 5382 REQ-5: >= 2 h 4 min */
   uint64_t tcp_transitory_timeout_ns;  /* RFC 5382 REQ-5: >= 4 min */
-  uint16_t port_min, port_max;  /* range for allocated external ports */
+  uint16_t port_min, port_max;         /* range for allocated external ports */
 } sim_nat_config;
 
 /* IP protocol numbers understood by the model. */
@@ -104,14 +104,14 @@ typedef enum sim_nat_verdict {
 
 typedef enum sim_nat_drop_reason {
   SIM_NAT_OK = 0,
-  SIM_NAT_DROP_NO_MAPPING,      /* inbound to an unmapped or expired port,
-                                   or outbound TCP non-SYN without session */
-  SIM_NAT_DROP_FILTERED,        /* inbound refused by the filtering rule */
+  SIM_NAT_DROP_NO_MAPPING, /* inbound to an unmapped or expired port,
+                              or outbound TCP non-SYN without session */
+  SIM_NAT_DROP_FILTERED,   /* inbound refused by the filtering rule */
   SIM_NAT_DROP_UDP_BLOCKED,
   SIM_NAT_DROP_PORTS_EXHAUSTED, /* no free external port */
   SIM_NAT_DROP_HAIRPIN_OFF,
   SIM_NAT_DROP_NOMEM,
-  SIM_NAT_DROP_PROTO,           /* neither UDP nor TCP */
+  SIM_NAT_DROP_PROTO, /* neither UDP nor TCP */
   SIM_NAT_DROP_REASON_COUNT
 } sim_nat_drop_reason;
 
