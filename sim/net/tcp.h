@@ -34,23 +34,23 @@
 
 typedef struct sim_tcp_seg {
   uint32_t seq;
-  uint32_t ack;      /* valid when flags has SIM_TCP_ACK */
-  uint32_t wnd;      /* receive window in bytes */
-  uint8_t flags;     /* SIM_TCP_SYN | SIM_TCP_ACK | SIM_TCP_FIN | SIM_TCP_RST */
-  uint32_t len;      /* payload bytes */
+  uint32_t ack;  /* valid when flags has SIM_TCP_ACK */
+  uint32_t wnd;  /* receive window in bytes */
+  uint8_t flags; /* SIM_TCP_SYN | SIM_TCP_ACK | SIM_TCP_FIN | SIM_TCP_RST */
+  uint32_t len;  /* payload bytes */
   const uint8_t *data; /* payload; valid only during the call it is passed to */
 } sim_tcp_seg;
 
 typedef struct sim_tcp_config {
-  uint32_t mss;             /* payload bytes per segment; default 1460 */
-  uint32_t init_cwnd_segs;  /* default 10 (RFC 6928) */
-  uint32_t rcv_wnd;         /* advertised window, bytes; default 1 MiB */
-  uint64_t rto_initial_ns;  /* default 1 s (RFC 6298) */
-  uint64_t rto_min_ns;      /* default 200 ms (as Linux) */
-  uint64_t rto_max_ns;      /* default 60 s */
-  uint32_t syn_retries;     /* default 6 (as Linux): about 127 s */
-  uint32_t data_retries;    /* default 15 (as Linux tcp_retries2) */
-  uint64_t time_wait_ns;    /* default 60 s (as Linux) */
+  uint32_t mss;            /* payload bytes per segment; default 1460 */
+  uint32_t init_cwnd_segs; /* default 10 (RFC 6928) */
+  uint32_t rcv_wnd;        /* advertised window, bytes; default 1 MiB */
+  uint64_t rto_initial_ns; /* default 1 s (RFC 6298) */
+  uint64_t rto_min_ns;     /* default 200 ms (as Linux) */
+  uint64_t rto_max_ns;     /* default 60 s */
+  uint32_t syn_retries;    /* default 6 (as Linux): 123 s with rto_max */
+  uint32_t data_retries;   /* default 15 (as Linux tcp_retries2) */
+  uint64_t time_wait_ns;   /* default 60 s (as Linux) */
 } sim_tcp_config;
 
 /* Fills cfg with the defaults above. */
