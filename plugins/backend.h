@@ -43,7 +43,7 @@ typedef struct p2plab_backend p2plab_backend; /* a backend instance */
 typedef struct p2plab_udp p2plab_udp;         /* a bound UDP socket */
 typedef struct p2plab_tcp p2plab_tcp;         /* a TCP connection */
 typedef struct p2plab_tcp_listener p2plab_tcp_listener;
-typedef uint64_t p2plab_timer;                /* 0 is never valid */
+typedef uint64_t p2plab_timer; /* 0 is never valid */
 typedef uint32_t p2plab_host_id;
 
 /* An IP endpoint. IPv4 addresses are in host byte order in `v4`. */
@@ -60,18 +60,20 @@ typedef struct p2plab_addr {
 
 /* One direction of an access link. */
 typedef struct p2plab_link_config {
-  uint64_t latency_ns;   /* propagation delay */
-  uint64_t jitter_ns;    /* each packet gets latency +- uniform(jitter);
-                            a link never reorders its packets */
-  uint32_t loss_ppm;     /* independent loss, parts per million */
-  uint64_t rate_bps;     /* serialisation rate; 0 = unlimited */
-  uint32_t queue_bytes;  /* drop-tail queue before the link; 0 = unlimited */
+  uint64_t latency_ns;  /* propagation delay */
+  uint64_t jitter_ns;   /* each packet gets latency +- uniform(jitter);
+                           a link never reorders its packets */
+  uint32_t loss_ppm;    /* independent loss, parts per million */
+  uint64_t rate_bps;    /* serialisation rate; 0 = unlimited */
+  uint32_t queue_bytes; /* drop-tail queue: the bytes not yet serialised
+                           (the rest of the packet on the wire included)
+                           may not exceed it; 0 = unlimited */
 } p2plab_link_config;
 
 /* A host and where it sits. */
 typedef struct p2plab_host_config {
-  const char *name;               /* for logs; copied */
-  p2plab_link_config up, down;    /* the host's access link */
+  const char *name;            /* for logs; copied */
+  p2plab_link_config up, down; /* the host's access link */
   /* The host's own NAT (a home router between the host and its access
    * link), or NULL for none. Copied. */
   const sim_nat_config *home_nat;
@@ -82,9 +84,9 @@ typedef struct p2plab_host_config {
 #define P2PLAB_NO_NAT (-1)
 
 typedef struct p2plab_backend_config {
-  uint64_t seed;               /* every random draw derives from it */
-  uint64_t core_latency_ns;    /* default one-way latency across the core */
-  uint64_t core_jitter_ns;     /* +- uniform, per packet */
+  uint64_t seed;            /* every random draw derives from it */
+  uint64_t core_latency_ns; /* default one-way latency across the core */
+  uint64_t core_jitter_ns;  /* +- uniform, per packet */
   uint32_t core_loss_ppm;
   /* Log sink for warnings about dropped input, may be NULL. */
   void (*log)(void *log_ctx, const char *msg);
@@ -93,11 +95,11 @@ typedef struct p2plab_backend_config {
 
 /* Why a packet was dropped, for the optional packet observer. */
 typedef enum p2plab_drop {
-  P2PLAB_DROP_LOSS = 1,     /* random loss on a link or the core */
-  P2PLAB_DROP_QUEUE,        /* drop-tail queue full */
-  P2PLAB_DROP_NAT,          /* a NAT dropped it (nat_reason says why) */
-  P2PLAB_DROP_NO_ROUTE,     /* no host or NAT has the destination address */
-  P2PLAB_DROP_NO_SOCKET     /* UDP to a port nobody has bound */
+  P2PLAB_DROP_LOSS = 1, /* random loss on a link or the core */
+  P2PLAB_DROP_QUEUE,    /* drop-tail queue full */
+  P2PLAB_DROP_NAT,      /* a NAT dropped it (nat_reason says why) */
+  P2PLAB_DROP_NO_ROUTE, /* no host or NAT has the destination address */
+  P2PLAB_DROP_NO_SOCKET /* UDP to a port nobody has bound */
 } p2plab_drop;
 
 /* Packet observer (for traces and tests): called when a packet is delivered
@@ -106,25 +108,24 @@ typedef struct p2plab_packet_event {
   uint64_t time_ns;
   p2plab_host_id src_host, dst_host; /* dst_host = UINT32_MAX if unknown */
   sim_nat_pkt hdr;
-  uint32_t size;        /* bytes on the wire, headers included */
-  int dropped;          /* 0, or a p2plab_drop */
-  int nat_reason;       /* a sim_nat_drop_reason when dropped by a NAT */
+  uint32_t size;  /* bytes on the wire, headers included */
+  int dropped;    /* 0, or a p2plab_drop */
+  int nat_reason; /* a sim_nat_drop_reason when dropped by a NAT */
 } p2plab_packet_event;
 typedef void (*p2plab_packet_fn)(void *ctx, const p2plab_packet_event *ev);
 
 typedef void (*p2plab_timer_fn)(void *ctx, uint64_t now);
 typedef void (*p2plab_udp_recv_fn)(void *ctx, p2plab_udp *sock,
-                                   const p2plab_addr *from,
-                                   const uint8_t *buf, size_t len,
-                                   uint64_t now);
+                                   const p2plab_addr *from, const uint8_t *buf,
+                                   size_t len, uint64_t now);
 
 /* TCP callbacks. `conn` stays valid until on_close returns. */
 typedef struct p2plab_tcp_callbacks {
   /* The handshake completed (both for connect and accept). */
   void (*on_connect)(void *ctx, p2plab_tcp *conn, uint64_t now);
   /* Bytes from the peer, in order. */
-  void (*on_data)(void *ctx, p2plab_tcp *conn, const uint8_t *buf,
-                  size_t len, uint64_t now);
+  void (*on_data)(void *ctx, p2plab_tcp *conn, const uint8_t *buf, size_t len,
+                  uint64_t now);
   /* The peer half-closed (FIN): no more bytes will come. */
   void (*on_eof)(void *ctx, p2plab_tcp *conn, uint64_t now);
   /* The connection is gone: err 0 (orderly close), P2P_ERR_RESET,
@@ -161,8 +162,8 @@ typedef struct p2plab_backend_api {
                           p2plab_addr *out);
   /* Overrides the one-way core latency between two hosts' sites (both
    * directions). */
-  int (*core_latency_set)(p2plab_backend *b, p2plab_host_id a,
-                          p2plab_host_id c, uint64_t latency_ns);
+  int (*core_latency_set)(p2plab_backend *b, p2plab_host_id a, p2plab_host_id c,
+                          uint64_t latency_ns);
   /* Installs an observer of every delivered or dropped packet (or NULL). */
   void (*packet_observer)(p2plab_backend *b, p2plab_packet_fn fn, void *ctx);
 
