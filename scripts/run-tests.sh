@@ -33,18 +33,6 @@ run_ctest() {
   [ "$rc" -eq 0 ] || [ "$fails" -gt 0 ] || failed=$((failed + 1))
 }
 
-step() { # label, command...
-  local label=$1
-  shift
-  echo "== $label"
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    echo "== $label: FAILED"
-    failed=$((failed + 1))
-  fi
-}
-
 if "$here/scripts/build.sh" "$here/build"; then
   run_ctest "$here/build" "default build"
 else
@@ -67,9 +55,18 @@ if "$here/scripts/build.sh" "$here/build-fuzz" -DCMAKE_C_COMPILER=clang \
     name=$(basename "$f")
     corpus=$(mktemp -d)
     cp -r "$here/tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-    step "fuzz $name for ${fuzz_seconds}s" \
-      "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus"
-    rm -rf "$corpus"
+    log=$(mktemp)
+    if "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" \
+        >"$log" 2>&1; then
+      echo "== fuzz $name for ${fuzz_seconds}s: ok"
+      grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log"
+      passed=$((passed + 1))
+    else
+      echo "== fuzz $name: FAILED"
+      tail -n 60 "$log"
+      failed=$((failed + 1))
+    fi
+    rm -rf "$corpus" "$log"
   done
 else
   echo "== fuzz build: FAILED to build"
