@@ -2,8 +2,8 @@
  * sim/net/nat.c - the NAT model (RFC 4787, RFC 5382).
  *
  * State lives in three pools (mappings, sessions, address groups) addressed
- * by 32-bit index, and one open-addressing hash table (linear probing,
- * backward-shift deletion) that indexes all of them by 128-bit keys:
+ * by 32-bit index, and one hash map (sim/util/hmap.h) that indexes all of
+ * them by 128-bit keys:
  *
  *  - MAP_INT  (proto, internal ip:port [, remote ip [, remote port]]) ->
  *             mapping, the key fields present depending on the mapping
@@ -31,14 +31,14 @@
 #include "sim/net/nat.h"
 
 #include "sim/engine/rng.h"
+#include "sim/util/hmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define NIL UINT32_MAX
 
-/* Key kinds, in the top byte of k0 (never zero: k0 == 0 marks an empty
- * slot). */
+/* Key kinds, in the top byte of k0. */
 enum { KEY_MAP_INT = 1, KEY_MAP_EXT = 2, KEY_SESS = 3, KEY_GROUP = 4 };
 
 /* TCP session state bits. */
@@ -49,17 +49,6 @@ enum {
   TCP_FIN_IN = 0x08,
   TCP_RST = 0x10
 };
-
-typedef struct slot {
-  uint64_t k0, k1;
-  uint32_t val;
-} slot;
-
-typedef struct table {
-  slot *slots;
-  uint32_t mask;  /* capacity - 1; capacity is a power of two */
-  uint32_t count; /* occupied slots */
-} table;
 
 typedef struct nat_map {
   uint64_t expiry;    /* max expiry of its sessions; dead when <= now */
@@ -96,7 +85,7 @@ struct sim_nat {
   uint32_t ext_ip;
   sim_rng rng;       /* random port allocation */
   uint16_t seq_next; /* next candidate of sequential allocation */
-  table tab;
+  sim_hmap tab;      /* all four key kinds; values are pool index + 1 */
   nat_map *maps;
   uint32_t maps_cap, maps_top, maps_free;
   nat_sess *sess;
@@ -108,108 +97,28 @@ struct sim_nat {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
 static uint64_t add_sat(uint64_t a, uint64_t b) {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* ---- hash table ------------------------------------------------------- */
+/* ---- index ------------------------------------------------------------ */
 
-static uint64_t key_hash(uint64_t k0, uint64_t k1) {
-  return mix64(k0 ^ mix64(k1 + 0x632be59bd9b4e019ull));
+/* The shared map stores pointers; pool indices go in as index + 1 so that
+ * index 0 is not the map's "absent" NULL. */
+static uint32_t tab_find(const sim_hmap *t, uint64_t k0, uint64_t k1) {
+  void *v = sim_hmap_get(t, k0, k1);
+  return v ? (uint32_t)((uintptr_t)v - 1) : NIL;
 }
 
-static int tab_init(table *t, uint32_t cap) {
-  t->slots = calloc(cap, sizeof(slot));
-  if (!t->slots)
-    return P2P_ERR_NOMEM;
-  t->mask = cap - 1;
-  t->count = 0;
-  return 0;
+/* Inserts a key known to be absent; the caller has reserved room, so the
+ * put cannot fail. */
+static void tab_put(sim_hmap *t, uint64_t k0, uint64_t k1, uint32_t val) {
+  int rc = sim_hmap_put(t, k0, k1, (void *)(uintptr_t)((uint64_t)val + 1));
+  (void)rc;
 }
 
-static uint32_t tab_find(const table *t, uint64_t k0, uint64_t k1) {
-  uint32_t i = (uint32_t)key_hash(k0, k1) & t->mask;
-  for (;;) {
-    const slot *s = &t->slots[i];
-    if (s->k0 == 0)
-      return NIL;
-    if (s->k0 == k0 && s->k1 == k1)
-      return s->val;
-    i = (i + 1) & t->mask;
-  }
-}
-
-/* Inserts a key known to be absent; the caller has reserved room. */
-static void tab_put(table *t, uint64_t k0, uint64_t k1, uint32_t val) {
-  uint32_t i = (uint32_t)key_hash(k0, k1) & t->mask;
-  while (t->slots[i].k0 != 0)
-    i = (i + 1) & t->mask;
-  t->slots[i].k0 = k0;
-  t->slots[i].k1 = k1;
-  t->slots[i].val = val;
-  t->count++;
-}
-
-/* Removes a key if present, shifting later entries of its probe run back
- * so that lookups never need tombstones. */
-static void tab_del(table *t, uint64_t k0, uint64_t k1) {
-  uint32_t i = (uint32_t)key_hash(k0, k1) & t->mask;
-  for (;;) {
-    if (t->slots[i].k0 == 0)
-      return;
-    if (t->slots[i].k0 == k0 && t->slots[i].k1 == k1)
-      break;
-    i = (i + 1) & t->mask;
-  }
-  uint32_t j = i;
-  for (;;) {
-    j = (j + 1) & t->mask;
-    slot *s = &t->slots[j];
-    if (s->k0 == 0)
-      break;
-    uint32_t home = (uint32_t)key_hash(s->k0, s->k1) & t->mask;
-    /* The entry at j may fill the hole at i unless its home lies cyclically
-     * in (i, j]. */
-    if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-      t->slots[i] = *s;
-      i = j;
-    }
-  }
-  t->slots[i].k0 = 0;
-  t->slots[i].k1 = 0;
-  t->count--;
-}
-
-/* Makes room for `extra` more keys at a load factor of at most 3/4. */
-static int tab_reserve(table *t, uint32_t extra) {
-  uint64_t cap = (uint64_t)t->mask + 1;
-  if (((uint64_t)t->count + extra) * 4 <= cap * 3)
-    return 0;
-  uint64_t ncap = cap * 2;
-  while (((uint64_t)t->count + extra) * 4 > ncap * 3)
-    ncap *= 2;
-  if (ncap > (1ull << 31))
-    return P2P_ERR_NOMEM;
-  table nt;
-  if (tab_init(&nt, (uint32_t)ncap) != 0)
-    return P2P_ERR_NOMEM;
-  for (uint64_t i = 0; i < cap; i++) {
-    const slot *s = &t->slots[i];
-    if (s->k0 != 0)
-      tab_put(&nt, s->k0, s->k1, s->val);
-  }
-  free(t->slots);
-  *t = nt;
-  return 0;
+static void tab_del(sim_hmap *t, uint64_t k0, uint64_t k1) {
+  sim_hmap_del(t, k0, k1);
 }
 
 /* ---- keys ------------------------------------------------------------- */
@@ -278,7 +187,7 @@ static int reserve(sim_nat *n) {
       return P2P_ERR_NOMEM;
     n->groups = p;
   }
-  return tab_reserve(&n->tab, 8);
+  return sim_hmap_reserve(&n->tab, 8);
 }
 
 static uint32_t map_alloc(sim_nat *n) {
@@ -747,7 +656,8 @@ int sim_nat_new(const sim_nat_config *cfg, uint32_t external_ip, uint64_t seed,
   sim_rng_init(&n->rng, seed, SIM_RNG_STREAM(SIM_RNG_KIND_NAT, 0));
   n->seq_next = cfg->port_min;
   n->maps_free = n->sess_free = n->groups_free = NIL;
-  if (tab_init(&n->tab, 64) != 0) {
+  sim_hmap_init(&n->tab);
+  if (sim_hmap_reserve(&n->tab, 32) != 0) {
     free(n);
     return P2P_ERR_NOMEM;
   }
@@ -758,7 +668,7 @@ int sim_nat_new(const sim_nat_config *cfg, uint32_t external_ip, uint64_t seed,
 void sim_nat_del(sim_nat *n) {
   if (!n)
     return;
-  free(n->tab.slots);
+  sim_hmap_free(&n->tab);
   free(n->maps);
   free(n->sess);
   free(n->groups);

@@ -37,8 +37,8 @@ void *sim_hmap_get(const sim_hmap *m, uint64_t a, uint64_t b) {
   }
 }
 
-static int grow(sim_hmap *m) {
-  size_t ncap = m->slots ? (m->mask + 1) * 2 : 16;
+/* Rehashes into a table of ncap slots (a power of two). */
+static int resize(sim_hmap *m, size_t ncap) {
   sim_hmap_entry *ns = calloc(ncap, sizeof *ns);
   if (ns == NULL)
     return P2P_ERR_NOMEM;
@@ -60,14 +60,25 @@ static int grow(sim_hmap *m) {
   return 0;
 }
 
+int sim_hmap_reserve(sim_hmap *m, size_t extra) {
+  size_t cap = m->slots ? m->mask + 1 : 0;
+  if (m->slots != NULL && (m->len + extra) * 2 <= cap)
+    return 0;
+  size_t ncap = cap ? cap * 2 : 16;
+  while ((m->len + extra) * 2 > ncap) {
+    if (ncap > SIZE_MAX / 4)
+      return P2P_ERR_NOMEM;
+    ncap *= 2;
+  }
+  return resize(m, ncap);
+}
+
 int sim_hmap_put(sim_hmap *m, uint64_t a, uint64_t b, void *val) {
   if (val == NULL)
     return P2P_ERR_INVALID;
-  if (m->slots == NULL || (m->len + 1) * 2 > m->mask + 1) {
-    int rc = grow(m);
-    if (rc < 0)
-      return rc;
-  }
+  int rc = sim_hmap_reserve(m, 1);
+  if (rc < 0)
+    return rc;
   for (size_t i = hash2(a, b) & m->mask;; i = (i + 1) & m->mask) {
     sim_hmap_entry *e = &m->slots[i];
     if (e->val == NULL) {

@@ -36,6 +36,9 @@ void *sim_hmap_get(const sim_hmap *m, uint64_t a, uint64_t b);
 /* Inserts or replaces. val must not be NULL. Returns 0, P2P_ERR_INVALID or
  * P2P_ERR_NOMEM (the map is unchanged then). */
 P2P_WUR int sim_hmap_put(sim_hmap *m, uint64_t a, uint64_t b, void *val);
+/* Makes room for `extra` more entries, so that that many puts of new keys
+ * cannot fail. Returns 0 or P2P_ERR_NOMEM (the map is unchanged then). */
+P2P_WUR int sim_hmap_reserve(sim_hmap *m, size_t extra);
 /* Removes (a, b); returns its value or NULL when absent. */
 void *sim_hmap_del(sim_hmap *m, uint64_t a, uint64_t b);
 /* Number of entries. */
