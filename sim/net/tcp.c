@@ -434,6 +434,15 @@ static void maybe_sample(sim_tcp_conn *c, uint32_t ack, uint64_t now) {
 
 /* --- public entry points ------------------------------------------------- */
 
+/* Sends our SYN (or SYN-ACK) and times its round trip, for both opens. */
+static void start_handshake(sim_tcp_conn *c, uint64_t now) {
+  c->rtt_timing = true;
+  c->rtt_seq = c->iss + 1;
+  c->rtt_ts = now;
+  arm_rtx(c, now);
+  send_syn(c, now);
+}
+
 int sim_tcp_connect(sim_tcp_conn *c, uint64_t now) {
   if (c == NULL)
     return P2P_ERR_INVALID;
@@ -442,11 +451,7 @@ int sim_tcp_connect(sim_tcp_conn *c, uint64_t now) {
   reset(c);
   c->active = true;
   c->state = SIM_TCP_SYN_SENT;
-  c->rtt_timing = true;
-  c->rtt_seq = c->iss + 1;
-  c->rtt_ts = now;
-  arm_rtx(c, now);
-  send_syn(c, now);
+  start_handshake(c, now);
   return 0;
 }
 
@@ -465,11 +470,7 @@ int sim_tcp_accept(sim_tcp_conn *c, const sim_tcp_seg *syn, uint64_t now) {
   c->snd_wl1 = syn->seq;
   c->snd_wl2 = c->iss;
   c->state = SIM_TCP_SYN_RECEIVED;
-  c->rtt_timing = true;
-  c->rtt_seq = c->iss + 1;
-  c->rtt_ts = now;
-  arm_rtx(c, now);
-  send_syn(c, now);
+  start_handshake(c, now);
   return 0;
 }
 

@@ -1,4 +1,5 @@
 /* Tests for plugins/loader.c: finding, loading and refusing backends. */
+#include "fixture.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,9 +101,5 @@ static Suite *loader_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(loader_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return fx_run_suite(loader_suite());
 }

@@ -1,5 +1,6 @@
 /* Tests for the netsim backend (plugins/netsim/netsim.c), driven through
  * the backend ABI exactly as the simulator drives it. */
+#include "fixture.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +14,7 @@
   (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) |      \
    (uint32_t)(d))
 
-static p2plab_plugin *plugin;
-static const p2plab_backend_api *api;
-
-static void setup(void) {
-  char err[512];
-  ck_assert_msg(p2plab_plugin_load("netsim", &plugin, err, sizeof err) == 0,
-                "%s", err);
-  api = p2plab_plugin_api(plugin);
-}
-
-static void teardown(void) {
-  p2plab_plugin_unload(plugin);
-}
+#define api fx_api
 
 /* --- a recording harness ------------------------------------------------ */
 
@@ -728,7 +717,7 @@ END_TEST
 static Suite *netsim_suite(void) {
   Suite *s = suite_create("netsim");
   TCase *tc = tcase_create("netsim");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, fx_netsim_setup, fx_netsim_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc,
                  test_netsim_udp_delay_is_links_plus_core_plus_serialisation);
@@ -755,9 +744,5 @@ static Suite *netsim_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(netsim_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return fx_run_suite(netsim_suite());
 }

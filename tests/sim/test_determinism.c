@@ -2,6 +2,7 @@
  * CGNAT, jitter, loss, queues, UDP request/reply and TCP transfers) run
  * twice with one seed gives byte-identical traces of every packet event;
  * another seed gives a different trace. */
+#include "fixture.h"
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,19 +18,7 @@
 #define N_TCP 6
 #define TCP_BYTES 40000
 
-static p2plab_plugin *plugin;
-static const p2plab_backend_api *api;
-
-static void setup(void) {
-  char err[512];
-  ck_assert_msg(p2plab_plugin_load("netsim", &plugin, err, sizeof err) == 0,
-                "%s", err);
-  api = p2plab_plugin_api(plugin);
-}
-
-static void teardown(void) {
-  p2plab_plugin_unload(plugin);
-}
+#define api fx_api
 
 typedef struct trace {
   char *buf;
@@ -291,7 +280,7 @@ END_TEST
 static Suite *determinism_suite(void) {
   Suite *s = suite_create("determinism");
   TCase *tc = tcase_create("determinism");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, fx_netsim_setup, fx_netsim_teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_determinism_same_seed_gives_identical_trace);
   tcase_add_test(tc, test_determinism_other_seed_gives_other_trace);
@@ -300,9 +289,5 @@ static Suite *determinism_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(determinism_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return fx_run_suite(determinism_suite());
 }

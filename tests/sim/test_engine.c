@@ -1,6 +1,7 @@
 /*
  * tests/sim/test_engine.c - the discrete-event engine (sim/engine/engine.c).
  */
+#include "fixture.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,11 +666,5 @@ static Suite *engine_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(engine_suite());
-  /* Fork mode (Check's default, CK_FORK=no to debug) keeps a crash to its
-   * own test. */
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return fx_run_suite(engine_suite());
 }

@@ -1,4 +1,5 @@
 /* Tests for sim/util/hmap.c against a plain reference model. */
+#include "fixture.h"
 #include <check.h>
 #include <stdlib.h>
 
@@ -93,9 +94,5 @@ int main(void) {
   tcase_add_test(tc, test_hmap_random_operations_match_reference);
   tcase_add_test(tc, test_hmap_reserve_makes_later_puts_allocation_free);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return fx_run_suite(s);
 }

@@ -1,6 +1,7 @@
 /* Tests for the raw UDP hole punch workload (sim/workload/holepunch.c) on
  * netsim: every pair of NAT presets, against outcomes derived from the
  * NATs' RFC 4787 behaviours. */
+#include "fixture.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,19 +10,7 @@
 #include "plugins/loader.h"
 #include "sim/workload/holepunch.h"
 
-static p2plab_plugin *plugin;
-static const p2plab_backend_api *api;
-
-static void setup(void) {
-  char err[512];
-  ck_assert_msg(p2plab_plugin_load("netsim", &plugin, err, sizeof err) == 0,
-                "%s", err);
-  api = p2plab_plugin_api(plugin);
-}
-
-static void teardown(void) {
-  p2plab_plugin_unload(plugin);
-}
+#define api fx_api
 
 /*
  * What the hole punch must do for a pair of NATs, derived from their
@@ -236,7 +225,7 @@ END_TEST
 static Suite *holepunch_suite(void) {
   Suite *s = suite_create("holepunch");
   TCase *tc = tcase_create("holepunch");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, fx_netsim_setup, fx_netsim_teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_holepunch_every_preset_pair_matches_nat_behaviour);
   tcase_add_test(tc,
@@ -252,9 +241,5 @@ static Suite *holepunch_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(holepunch_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return fx_run_suite(holepunch_suite());
 }

@@ -2,6 +2,7 @@
  * tests/sim/test_nat.c - the NAT model (sim/net/nat.c) against RFC 4787 and
  * RFC 5382 behaviour.
  */
+#include "fixture.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1063,9 +1064,5 @@ static Suite *nat_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(nat_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return fx_run_suite(nat_suite());
 }

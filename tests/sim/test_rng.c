@@ -1,6 +1,7 @@
 /*
  * tests/sim/test_rng.c - the seeded generator (sim/engine/rng.c).
  */
+#include "fixture.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,11 +300,5 @@ static Suite *rng_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(rng_suite());
-  /* Fork mode (Check's default, CK_FORK=no to debug) keeps a crash to its
-   * own test. */
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return fx_run_suite(rng_suite());
 }

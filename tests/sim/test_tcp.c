@@ -8,6 +8,7 @@
  * seeded random loss rate or by a predicate, and delayed individually to
  * reorder them.
  */
+#include "fixture.h"
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1176,12 +1177,5 @@ static Suite *tcp_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(tcp_suite());
-  int failed;
-
-  srunner_set_fork_status(sr, CK_FORK);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return fx_run_suite(tcp_suite());
 }
