@@ -23,6 +23,7 @@
  * machine and answers P2P_ERR_UNSUPPORTED to the rest.
  *
  * Threading: none. One backend instance is driven by one thread.
+ * Reentrancy: callbacks may call any function of the table except destroy.
  * Ownership: objects returned through `out` parameters belong to the backend
  * and live until closed by the matching *_close call or until destroy.
  */

@@ -510,8 +510,8 @@ static void deliver(host *h, packet *p, uint64_t now) {
     observe(b, p, h->id, 0, 0);
     p2plab_addr from = {.family = P2PLAB_AF_INET, .port = p->hdr.src_port};
     from.ip.v4 = p->hdr.src_ip;
-    /* The packet is freed before the callback could close the socket or
-     * destroy anything it refers to; the callback reads a stack copy. */
+    /* The callback reads the payload in place and may close this socket
+     * or send more; it must not destroy the backend (no callback may). */
     s->fn(s->ctx, s, &from, p->data, p->len, now);
     packet_free(p);
     return;
