@@ -2,12 +2,13 @@
 # Every test: installs what is missing, then
 #   1. builds (RelWithDebInfo) and runs the unit and integration tests;
 #   2. builds again with AddressSanitizer and UBSan and runs them again;
-#   3. builds the libFuzzer targets with clang and runs each briefly.
+#   3. builds the MPI variant and runs a sweep under mpirun -n 2;
+#   4. builds the libFuzzer targets with clang and runs each briefly.
 # Prints one closing line "tests: N passed, M failed" and exits non-zero on
 # any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-"$here/scripts/setup-deps.sh" || exit 1
+P2PLAB_WITH_MPI=1 "$here/scripts/setup-deps.sh" || exit 1
 
 passed=0
 failed=0
@@ -46,6 +47,21 @@ if "$here/scripts/build.sh" "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug \
     run_ctest "$here/build-asan" "ASan+UBSan build"
 else
   echo "== ASan+UBSan build: FAILED to build"
+  failed=$((failed + 1))
+fi
+
+# The MPI variant: one small sweep under mpirun -n 2 must give the same
+# sweep.json as the process-parallel run.
+if "$here/scripts/build.sh" "$here/build-mpi" -DP2PLAB_WITH_MPI=ON \
+    -DP2PLAB_TESTS=OFF; then
+  echo "== MPI sweep"
+  if "$here/tests/scenarios/mpi_sweep.sh" "$here/build-mpi"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+else
+  echo "== MPI build: FAILED to build"
   failed=$((failed + 1))
 fi
 
