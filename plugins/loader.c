@@ -1,5 +1,7 @@
 #include "plugins/loader.h"
 
+#include "sim/util/errbuf.h"
+
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,17 +21,6 @@ struct p2plab_plugin {
   const p2plab_backend_api *api;
   char path[];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Backend names are short identifiers; anything else could walk out of the
  * plugin directories. */
@@ -69,10 +60,10 @@ int p2plab_plugin_load(const char *name, p2plab_plugin **out, char *err,
 
   *out = NULL;
   if (name == NULL || !name_ok(name)) {
-    set_err(err, errlen,
-            "backend name '%s' is not valid (expected lower-case letters, "
-            "digits, '-' or '_')",
-            name ? name : "(null)");
+    sim_errf(err, errlen,
+             "backend name '%s' is not valid (expected lower-case letters, "
+             "digits, '-' or '_')",
+             name ? name : "(null)");
     return P2P_ERR_INVALID;
   }
 
@@ -94,17 +85,17 @@ int p2plab_plugin_load(const char *name, p2plab_plugin **out, char *err,
     found = try_dir(defaults[i], strlen(defaults[i]), name, path, sizeof path,
                     searched, sizeof searched);
   if (!found) {
-    set_err(err, errlen,
-            "backend '%s' not found: no p2plab-backend-%s.so in %s (set "
-            "P2PLAB_PLUGIN_PATH to add directories)",
-            name, name, searched[0] ? searched : "(no directories)");
+    sim_errf(err, errlen,
+             "backend '%s' not found: no p2plab-backend-%s.so in %s (set "
+             "P2PLAB_PLUGIN_PATH to add directories)",
+             name, name, searched[0] ? searched : "(no directories)");
     return P2P_ERR_NOTFOUND;
   }
 
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (h == NULL) {
-    set_err(err, errlen, "backend '%s': cannot load %s: %s", name, path,
-            dlerror());
+    sim_errf(err, errlen, "backend '%s': cannot load %s: %s", name, path,
+             dlerror());
     return P2P_ERR_IO;
   }
   /* POSIX guarantees a function pointer survives the round trip through
@@ -116,18 +107,18 @@ int p2plab_plugin_load(const char *name, p2plab_plugin **out, char *err,
   dlerror();
   entry.obj = dlsym(h, P2PLAB_BACKEND_ENTRY);
   if (entry.obj == NULL) {
-    set_err(err, errlen, "backend '%s': %s has no %s() entry point", name, path,
-            P2PLAB_BACKEND_ENTRY);
+    sim_errf(err, errlen, "backend '%s': %s has no %s() entry point", name,
+             path, P2PLAB_BACKEND_ENTRY);
     dlclose(h);
     return P2P_ERR_IO;
   }
   const p2plab_backend_api *api = entry.fn();
   if (api == NULL || api->abi_version != P2PLAB_BACKEND_ABI_VERSION) {
-    set_err(err, errlen,
-            "backend '%s': %s has backend ABI version %u, but this p2plab "
-            "needs version %u (rebuild the plugin)",
-            name, path, api ? api->abi_version : 0u,
-            P2PLAB_BACKEND_ABI_VERSION);
+    sim_errf(err, errlen,
+             "backend '%s': %s has backend ABI version %u, but this p2plab "
+             "needs version %u (rebuild the plugin)",
+             name, path, api ? api->abi_version : 0u,
+             P2PLAB_BACKEND_ABI_VERSION);
     dlclose(h);
     return P2P_ERR_VERSION;
   }
@@ -136,7 +127,7 @@ int p2plab_plugin_load(const char *name, p2plab_plugin **out, char *err,
   p2plab_plugin *p = malloc(sizeof *p + plen);
   if (p == NULL) {
     dlclose(h);
-    set_err(err, errlen, "out of memory");
+    sim_errf(err, errlen, "out of memory");
     return P2P_ERR_NOMEM;
   }
   p->handle = h;

@@ -35,6 +35,7 @@
 
 #include "sim/cli/cli.h"
 #include "sim/metrics/json.h"
+#include "sim/metrics/summary.h"
 #include "sim/runner/runner.h"
 
 typedef struct sweep {
@@ -254,40 +255,16 @@ static const char *const csv_fields[] = {"holepunch.attempts",
                                          "connections.relayed",
                                          NULL};
 
-static int run_gnuplot(const char *script, char *err, size_t errlen) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "fork: %s", strerror(errno));
-    return P2P_ERR_IO;
-  }
-  if (pid == 0) {
-    execlp("gnuplot", "gnuplot", script, (char *)NULL);
-    _exit(127);
-  }
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR)
-      return P2P_ERR_IO;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    snprintf(err, errlen, "gnuplot %s failed (status %d)", script,
-             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 127 ? P2P_ERR_NOTFOUND
-                                                   : P2P_ERR_IO;
-  }
-  return 0;
-}
-
 /* success_rate_vs_<axis>.png for each axis with its Wilson intervals. */
 static int plot_axes(const sweep *w, const sim_json *by_axis, int *graphs,
                      char *err, size_t errlen) {
   for (size_t i = 0; i < sim_json_len(by_axis); i++) {
     const char *axis = sim_json_key_at(by_axis, i);
     const sim_json *vals = sim_json_value_at(by_axis, i);
-    char dat[1300], gp[1300], png[1300];
-    snprintf(dat, sizeof dat, "%s/success_rate_vs_%s.dat", w->out, axis);
-    snprintf(gp, sizeof gp, "%s/success_rate_vs_%s.gp", w->out, axis);
-    snprintf(png, sizeof png, "%s/success_rate_vs_%s.png", w->out, axis);
+    char name[300], dat[1400], gp[1400];
+    snprintf(name, sizeof name, "success_rate_vs_%s", axis);
+    snprintf(dat, sizeof dat, "%s/%s.dat", w->out, name);
+    snprintf(gp, sizeof gp, "%s/%s.gp", w->out, name);
     FILE *f = fopen(dat, "w");
     if (f == NULL)
       return P2P_ERR_IO;
@@ -305,20 +282,21 @@ static int plot_axes(const sweep *w, const sim_json *by_axis, int *graphs,
     f = fopen(gp, "w");
     if (f == NULL)
       return P2P_ERR_IO;
-    fprintf(
-        f,
-        "set terminal png size 900,520\n"
-        "set output '%s'\n"
-        "set title \"%s: hole-punch success rate vs %s (95%% Wilson "
-        "intervals)\"\n"
-        "set xlabel \"%s\"\n"
-        "set ylabel \"success rate (fraction of attempts)\"\n"
-        "set yrange [0:1.05]\nset grid ytics\nset xtics rotate by -30\n"
-        "set offsets 0.5,0.5,0,0\nunset key\n"
-        "plot '%s' using 1:3:4:5:xtic(2) with yerrorbars pt 7 ps 1.2 lw 2\n",
-        png, w->s->name, axis, axis, dat);
+    fprintf(f,
+            "set terminal png size 900,520\n"
+            "set output '%s.png'\n"
+            "set title \"%s: hole-punch success rate vs %s (95%% Wilson "
+            "intervals)\"\n"
+            "set xlabel \"%s\"\n"
+            "set ylabel \"success rate (fraction of attempts)\"\n"
+            "set yrange [0:1.05]\nset grid ytics\nset xtics rotate by -30\n"
+            "set offsets 0.5,0.5,0,0\nunset key\n"
+            "plot '%s.dat' using 1:3:4:5:xtic(2) with yerrorbars pt 7 ps 1.2 "
+            "lw 2\n",
+            name, w->s->name, axis, axis, name);
     fclose(f);
-    int rc = run_gnuplot(gp, err, errlen);
+    snprintf(gp, sizeof gp, "%s.gp", name);
+    int rc = sim_gnuplot(w->out, gp, err, errlen);
     if (rc < 0)
       return rc;
     (*graphs)++;
@@ -351,10 +329,9 @@ static int plot_heatmap(const sweep *w, const sim_json *pairs, int *graphs,
         labels[n++] = strdup(parts[k]);
     }
   }
-  char dat[1300], gp[1300], png[1300];
+  char dat[1300], gp[1300];
   snprintf(dat, sizeof dat, "%s/holepunch_heatmap.dat", w->out);
   snprintf(gp, sizeof gp, "%s/holepunch_heatmap.gp", w->out);
-  snprintf(png, sizeof png, "%s/holepunch_heatmap.png", w->out);
   FILE *f = fopen(dat, "w");
   int rc = f ? 0 : P2P_ERR_IO;
   for (size_t r = 0; rc == 0 && r < n; r++) {
@@ -375,27 +352,27 @@ static int plot_heatmap(const sweep *w, const sim_json *pairs, int *graphs,
     rc = P2P_ERR_IO;
   if (rc == 0) {
     fprintf(f,
-            "set terminal png size 960,800\nset output '%s'\n"
+            "set terminal png size 960,800\n"
+            "set output 'holepunch_heatmap.png'\n"
             "set title \"%s: hole-punch success rate per NAT pair\"\n"
             "set xlabel \"second peer's NAT\"\nset ylabel \"first peer's "
             "NAT\"\n"
             "set cblabel \"success rate\"\nset cbrange [0:1]\n"
             "set palette defined (0 '#b2182b', 0.5 '#f7f7f7', 1 '#2166ac')\n"
             "set xrange [-0.5:%zu.5]\nset yrange [%zu.5:-0.5]\n",
-            png, w->s->name, n - 1, n - 1);
+            w->s->name, n - 1, n - 1);
     fprintf(f, "set xtics rotate by -30 left (");
     for (size_t i = 0; i < n; i++)
       fprintf(f, "%s\"%s\" %zu", i ? ", " : "", labels[i], i);
     fprintf(f, ")\nset ytics (");
     for (size_t i = 0; i < n; i++)
       fprintf(f, "%s\"%s\" %zu", i ? ", " : "", labels[i], i);
-    fprintf(f,
-            ")\nplot '%s' using 1:2:($3 < 0 ? NaN : $3) with image "
-            "notitle, '%s' using 1:2:($3 < 0 ? \"\" : sprintf(\"%%.2f\", "
-            "$3)) with labels notitle\n",
-            dat, dat);
+    fprintf(f, ")\nplot 'holepunch_heatmap.dat' using 1:2:($3 < 0 ? NaN : $3) "
+               "with image notitle, 'holepunch_heatmap.dat' using "
+               "1:2:($3 < 0 ? \"\" : sprintf(\"%%.2f\", $3)) with labels "
+               "notitle\n");
     fclose(f);
-    rc = run_gnuplot(gp, err, errlen);
+    rc = sim_gnuplot(w->out, "holepunch_heatmap.gp", err, errlen);
     if (rc == 0)
       (*graphs)++;
   }

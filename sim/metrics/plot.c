@@ -7,6 +7,7 @@
  * run's folder and kept, so that users can restyle a graph and redraw it
  * with `gnuplot NAME.gp` there; then gnuplot draws NAME.png.
  */
+#include "sim/util/errbuf.h"
 #include "sim/metrics/summary.h"
 
 #include <errno.h>
@@ -44,18 +45,6 @@ static const graph graphs[] = {
      "time to direct connection (ms)", "fraction of successful hole punches",
      sim_summary_time_to_direct},
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* dir/name.ext, malloc'd. */
 static char *join(const char *dir, const char *name, const char *ext) {
@@ -152,12 +141,12 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script,
                        char *err, size_t errlen) {
   int pfd[2];
   if (pipe(pfd) != 0) {
-    set_err(err, errlen, "pipe: %s", strerror(errno));
+    sim_errf(err, errlen, "pipe: %s", strerror(errno));
     return P2P_ERR_IO;
   }
   pid_t pid = fork();
   if (pid < 0) {
-    set_err(err, errlen, "fork: %s", strerror(errno));
+    sim_errf(err, errlen, "fork: %s", strerror(errno));
     close(pfd[0]);
     close(pfd[1]);
     return P2P_ERR_IO;
@@ -198,7 +187,7 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script,
   int status;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
-      set_err(err, errlen, "waitpid: %s", strerror(errno));
+      sim_errf(err, errlen, "waitpid: %s", strerror(errno));
       return P2P_ERR_IO;
     }
   }
@@ -212,22 +201,36 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script,
     n--;
   tail[n] = '\0';
   if (WIFEXITED(status))
-    set_err(err, errlen, "gnuplot %s/%s exited with status %d: %s", dir, script,
-            WEXITSTATUS(status), tail);
+    sim_errf(err, errlen, "gnuplot %s/%s exited with status %d: %s", dir,
+             script, WEXITSTATUS(status), tail);
   else
-    set_err(err, errlen, "gnuplot %s/%s was killed by signal %d: %s", dir,
-            script, WIFSIGNALED(status) ? WTERMSIG(status) : 0, tail);
+    sim_errf(err, errlen, "gnuplot %s/%s was killed by signal %d: %s", dir,
+             script, WIFSIGNALED(status) ? WTERMSIG(status) : 0, tail);
   return P2P_ERR_IO;
+}
+
+int sim_gnuplot(const char *dir, const char *script, char *err, size_t errlen) {
+  char *gnuplot = find_on_path("gnuplot");
+  if (gnuplot == NULL) {
+    sim_errf(err, errlen,
+             "gnuplot not found on PATH (install it to draw %s/%s; its data "
+             "and script are written)",
+             dir, script);
+    return P2P_ERR_NOTFOUND;
+  }
+  int rc = run_gnuplot(gnuplot, dir, script, err, errlen);
+  free(gnuplot);
+  return rc;
 }
 
 /* Writes and draws one graph; returns 1 (drawn), 0 (no data) or an error. */
 static int draw(const graph *g, const sim_evlog *events, const char *dir,
-                const char **gnuplot, char **found, char *err, size_t errlen) {
+                char *err, size_t errlen) {
   double *v = NULL;
   size_t n = 0;
   int rc = g->collect(events, &v, &n);
   if (rc != 0) {
-    set_err(err, errlen, "out of memory");
+    sim_errf(err, errlen, "out of memory");
     return rc;
   }
   if (n == 0)
@@ -238,7 +241,7 @@ static int draw(const graph *g, const sim_evlog *events, const char *dir,
   char script[128];
   snprintf(script, sizeof script, "%s.gp", g->name);
   if (dat == NULL || gp == NULL || png == NULL) {
-    set_err(err, errlen, "out of memory");
+    sim_errf(err, errlen, "out of memory");
     rc = P2P_ERR_NOMEM;
     goto done;
   }
@@ -246,27 +249,15 @@ static int draw(const graph *g, const sim_evlog *events, const char *dir,
                        : write_script(g, gp) != 0    ? gp
                                                      : NULL;
   if (failed != NULL) {
-    set_err(err, errlen, "cannot write %s: %s", failed, strerror(errno));
+    sim_errf(err, errlen, "cannot write %s: %s", failed, strerror(errno));
     rc = P2P_ERR_IO;
     goto done;
   }
-  if (*gnuplot == NULL) {
-    *found = find_on_path("gnuplot");
-    *gnuplot = *found;
-    if (*gnuplot == NULL) {
-      set_err(err, errlen,
-              "gnuplot not found on PATH (install it to draw %s; its data "
-              "and script are written)",
-              png);
-      rc = P2P_ERR_NOTFOUND;
-      goto done;
-    }
-  }
-  rc = run_gnuplot(*gnuplot, dir, script, err, errlen);
+  rc = sim_gnuplot(dir, script, err, errlen);
   if (rc == 0) {
     struct stat st;
     if (stat(png, &st) != 0 || st.st_size == 0) {
-      set_err(err, errlen, "gnuplot did not write %s", png);
+      sim_errf(err, errlen, "gnuplot did not write %s", png);
       rc = P2P_ERR_IO;
     } else {
       rc = 1;
@@ -283,20 +274,15 @@ done:
 int sim_plot_run(const sim_evlog *events, const char *dir, char *err,
                  size_t errlen) {
   if (events == NULL || dir == NULL) {
-    set_err(err, errlen, "no events or no folder");
+    sim_errf(err, errlen, "no events or no folder");
     return P2P_ERR_INVALID;
   }
-  const char *gnuplot = NULL;
-  char *found = NULL;
   int drawn = 0;
   for (size_t i = 0; i < sizeof graphs / sizeof graphs[0]; i++) {
-    int rc = draw(&graphs[i], events, dir, &gnuplot, &found, err, errlen);
-    if (rc < 0) {
-      free(found);
+    int rc = draw(&graphs[i], events, dir, err, errlen);
+    if (rc < 0)
       return rc;
-    }
     drawn += rc;
   }
-  free(found);
   return drawn;
 }

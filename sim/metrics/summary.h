@@ -71,4 +71,11 @@ P2P_WUR int sim_summary_expect(sim_json *summary,
 int sim_plot_run(const sim_evlog *events, const char *dir, char *err,
                  size_t errlen);
 
+/* Runs `gnuplot SCRIPT` inside dir (so a script names its files relative to
+ * dir and stays valid when the folder moves). Returns 0, P2P_ERR_NOTFOUND
+ * (no gnuplot on PATH) or P2P_ERR_IO (it failed: the tail of its stderr is
+ * in err). */
+P2P_WUR int sim_gnuplot(const char *dir, const char *script, char *err,
+                        size_t errlen);
+
 #endif /* SIM_SUMMARY_H */

@@ -12,6 +12,8 @@
  */
 #include "sim/runner/runner.h"
 
+#include "sim/util/errbuf.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,15 +55,6 @@ typedef struct runner {
   size_t n_attempts;
   int log_err; /* first error while logging (reported at the end) */
 } runner;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static double wall_now(void) {
   struct timespec ts;
@@ -152,8 +145,8 @@ static int build_world(runner *r, char *err, size_t errlen) {
     if (hg->cgnat != SIM_SCN_NONE) {
       rc = api->nat_add(r->b, &s->nats[hg->cgnat].cfg, P2PLAB_NO_NAT, &shared);
       if (rc < 0) {
-        set_err(err, errlen, "%s: host group '%s': cannot add its cgnat: %s",
-                s->file, hg->name, p2p_strerror(rc));
+        sim_errf(err, errlen, "%s: host group '%s': cannot add its cgnat: %s",
+                 s->file, hg->name, p2p_strerror(rc));
         return rc;
       }
     }
@@ -176,13 +169,13 @@ static int build_world(runner *r, char *err, size_t errlen) {
                                .behind_nat = shared};
       rc = api->host_add(r->b, &hc, &h->id);
       if (rc < 0) {
-        set_err(err, errlen, "%s: host '%s': %s", s->file, h->name,
-                p2p_strerror(rc));
+        sim_errf(err, errlen, "%s: host '%s': %s", s->file, h->name,
+                 p2p_strerror(rc));
         return rc;
       }
       if (h->id != r->n_hosts) {
-        set_err(err, errlen, "backend %s numbers hosts unexpectedly",
-                api->name);
+        sim_errf(err, errlen, "backend %s numbers hosts unexpectedly",
+                 api->name);
         return P2P_ERR_INTERNAL;
       }
       r->n_hosts++;
@@ -198,8 +191,8 @@ static int build_world(runner *r, char *err, size_t errlen) {
           continue;
         rc = api->core_latency_set(r->b, ha, hb, l->latency_ns);
         if (rc < 0) {
-          set_err(err, errlen, "%s: latency override: %s", s->file,
-                  p2p_strerror(rc));
+          sim_errf(err, errlen, "%s: latency override: %s", s->file,
+                   p2p_strerror(rc));
           return rc;
         }
       }
@@ -212,8 +205,9 @@ static int add_attempt(runner *r, const sim_scn_workload *w, size_t a, size_t b,
                        uint64_t start, char *err, size_t errlen) {
   const sim_scenario *s = r->s;
   if (r->n_attempts >= MAX_PAIRS) {
-    set_err(err, errlen, "%s: the hole-punch workloads make more than %d pairs",
-            s->file, MAX_PAIRS);
+    sim_errf(err, errlen,
+             "%s: the hole-punch workloads make more than %d pairs", s->file,
+             MAX_PAIRS);
     return P2P_ERR_LIMIT;
   }
   attempt *at = &r->attempts[r->n_attempts];
@@ -241,8 +235,8 @@ static int add_attempt(runner *r, const sim_scn_workload *w, size_t a, size_t b,
   if (rc == 0)
     rc = sim_holepunch_new(r->api, r->b, &hc, &at->hp);
   if (rc < 0) {
-    set_err(err, errlen, "%s: hole punch %s x %s: %s", s->file,
-            r->hosts[a].name, r->hosts[b].name, p2p_strerror(rc));
+    sim_errf(err, errlen, "%s: hole punch %s x %s: %s", s->file,
+             r->hosts[a].name, r->hosts[b].name, p2p_strerror(rc));
     return rc;
   }
   r->n_attempts++;
@@ -303,21 +297,22 @@ static int write_results(runner *r, const sim_run_opts *opts,
   char path[1200];
   int rc = mkdir_p(res->out_dir);
   if (rc < 0) {
-    set_err(err, errlen, "cannot create %s: %s", res->out_dir, strerror(errno));
+    sim_errf(err, errlen, "cannot create %s: %s", res->out_dir,
+             strerror(errno));
     return P2P_ERR_IO;
   }
   uint8_t sha[32];
   snprintf(path, sizeof path, "%s/events.csv", res->out_dir);
   FILE *f = fopen(path, "w");
   if (f == NULL) {
-    set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    sim_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return P2P_ERR_IO;
   }
   rc = sim_evlog_write_csv(r->log, f, sha);
   if (fclose(f) != 0 && rc == 0)
     rc = P2P_ERR_IO;
   if (rc < 0) {
-    set_err(err, errlen, "cannot write %s", path);
+    sim_errf(err, errlen, "cannot write %s", path);
     return rc;
   }
 
@@ -338,7 +333,7 @@ static int write_results(runner *r, const sim_run_opts *opts,
   rc = sim_summary_compute(r->log, &info, &res->summary);
   free(roles);
   if (rc < 0) {
-    set_err(err, errlen, "cannot compute the summary: %s", p2p_strerror(rc));
+    sim_errf(err, errlen, "cannot compute the summary: %s", p2p_strerror(rc));
     return rc;
   }
   rc = sim_summary_expect(res->summary, s->expects, s->n_expects, &res->all_ok,
@@ -349,21 +344,21 @@ static int write_results(runner *r, const sim_run_opts *opts,
   snprintf(path, sizeof path, "%s/summary.json", res->out_dir);
   f = fopen(path, "w");
   if (f == NULL) {
-    set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    sim_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return P2P_ERR_IO;
   }
   rc = sim_json_write(res->summary, f);
   if (fclose(f) != 0 && rc == 0)
     rc = P2P_ERR_IO;
   if (rc < 0) {
-    set_err(err, errlen, "cannot write %s", path);
+    sim_errf(err, errlen, "cannot write %s", path);
     return rc;
   }
   if (opts->plots) {
     char perr[512] = "";
     int n = sim_plot_run(r->log, res->out_dir, perr, sizeof perr);
     if (n < 0) {
-      set_err(err, errlen, "graphs: %s", perr);
+      sim_errf(err, errlen, "graphs: %s", perr);
       return n;
     }
     res->plots = n;
@@ -393,7 +388,7 @@ int sim_run(const sim_scenario *s, const sim_run_opts *opts,
   if (rc == 0)
     rc = r.api->create(&bc, &r.b);
   if (rc < 0) {
-    set_err(err, errlen, "backend %s: %s", r.api->name, p2p_strerror(rc));
+    sim_errf(err, errlen, "backend %s: %s", r.api->name, p2p_strerror(rc));
     goto out;
   }
   rc = build_world(&r, err, errlen);
@@ -411,8 +406,8 @@ int sim_run(const sim_scenario *s, const sim_run_opts *opts,
     int64_t n = r.api->run_until(r.b, next);
     if (n < 0) {
       rc = (int)n;
-      set_err(err, errlen, "backend %s failed: %s", r.api->name,
-              p2p_strerror(rc));
+      sim_errf(err, errlen, "backend %s failed: %s", r.api->name,
+               p2p_strerror(rc));
       goto out;
     }
     now = next;
@@ -429,7 +424,7 @@ int sim_run(const sim_scenario *s, const sim_run_opts *opts,
   uint64_t events = r.api->events_processed(r.b) - ev0;
   if (r.log_err) {
     rc = r.log_err;
-    set_err(err, errlen, "event log: %s", p2p_strerror(rc));
+    sim_errf(err, errlen, "event log: %s", p2p_strerror(rc));
     goto out;
   }
   rc = write_results(&r, opts, res, wall_s, events, err, errlen);

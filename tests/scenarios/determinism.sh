@@ -28,4 +28,11 @@ cmp -s "$tmp/s1/sweep.json" "$tmp/s2/sweep.json" || { echo "FAIL: sweep.json dif
 cmp -s "$tmp/s1/sweep.csv" "$tmp/s2/sweep.csv" || { echo "FAIL: sweep.csv differs"; exit 1; }
 rows=$(($(wc -l < "$tmp/s1/sweep.csv") - 1))
 [ "$rows" -eq 8 ] || { echo "FAIL: sweep.csv has $rows rows, expected 8"; exit 1; }
+# What the NAT behaviours imply: full-cone x port-restricted punches through,
+# symmetric x symmetric never does (column 7 is holepunch.success_rate).
+ok=$(awk -F, '$3=="full-cone" && $4=="port-restricted-cone" {print $7}' "$tmp/s1/sweep.csv" | sort -u)
+bad=$(awk -F, '$3=="symmetric" && $4=="symmetric" {print $7}' "$tmp/s1/sweep.csv" | sort -u)
+[ "$ok" = 1 ] && [ "$bad" = 0 ] || { echo "FAIL: sweep outcomes full-cone x prc '$ok', symmetric x symmetric '$bad'"; exit 1; }
+pngs=$(ls "$tmp/s1"/*.png | wc -l)
+[ "$pngs" -eq 3 ] || { echo "FAIL: sweep drew $pngs graphs, expected 3 (heatmap, 2 axes)"; exit 1; }
 echo "ok: trace $a repeated, sweep.json identical across --jobs"
