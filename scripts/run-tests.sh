@@ -10,6 +10,11 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 P2PLAB_WITH_MPI=1 "$here/scripts/setup-deps.sh" || exit 1
 
+# The js-libp2p peers of the interop tests, from the committed lockfile.
+if ! (cd "$here/tests/interop" && npm ci --no-audit --no-fund >/dev/null 2>&1); then
+  echo "== npm ci in tests/interop FAILED (the interop test will fail)"
+fi
+
 passed=0
 failed=0
 fuzz_seconds=${P2PLAB_FUZZ_SECONDS:-20}

@@ -14,6 +14,9 @@ pkgs=(
   valgrind
 )
 if [ "${P2PLAB_WITH_MPI:-0}" = 1 ]; then pkgs+=(libopenmpi-dev openmpi-bin); fi
+# Node.js for the js-libp2p interop peers: js-libp2p 3.x needs Node >= 20,
+# which the project's machines carry; Debian's own nodejs is only a fallback.
+if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Interop with js-libp2p (pinned in package.json / package-lock.json,
+# installed by `npm ci` in this folder): what the C core can already prove
+# against a real js-libp2p peer over TCP on 127.0.0.1.
+#   run.sh BUILD_DIR
+# Fails (never skips) when Node.js or the npm packages are missing.
+set -u
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+command -v node >/dev/null || fail "node is not installed (scripts/setup-deps.sh installs it)"
+[ -d "$here/node_modules/libp2p" ] || fail "run 'npm ci' in $here first (scripts/run-tests.sh does)"
+probe="$build/tests/mss_probe"
+
+# 1. C dials js-libp2p: our multistream-select dialer gets /noise from a js
+#    listener.
+node "$here/peer.mjs" --listen /ip4/127.0.0.1/tcp/0 --serve 30 >"$tmp/js.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$tmp/js.log" && break; sleep 0.2; done
+port=$(sed -n 's/.*"\/ip4\/127.0.0.1\/tcp\/\([0-9]*\)\/p2p.*/\1/p' "$tmp/js.log" | head -1)
+[ -n "$port" ] || fail "js listener did not start: $(cat "$tmp/js.log")"
+out=$("$probe" dial "$port" /noise) || fail "C dialer against js: $out"
+echo "ok: C multistream-select dialer -> js-libp2p listener: $out"
+
+# 2. js-libp2p dials C: our listener accepts the js dialer's /noise proposal
+#    (the js side then fails at the Noise handshake, which is not built yet).
+"$probe" listen /noise >"$tmp/c.log" &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do [ -s "$tmp/c.log" ] && break; sleep 0.1; done
+lport=$(head -1 "$tmp/c.log")
+timeout 20 node "$here/peer.mjs" --dial "/ip4/127.0.0.1/tcp/$lport" >"$tmp/jsdial.log" 2>&1
+wait "$cpid" || fail "C listener against js: $(cat "$tmp/c.log")"
+grep -q '"selected","protocol":"/noise"' "$tmp/c.log" || fail "C listener: $(cat "$tmp/c.log")"
+echo "ok: js-libp2p dialer -> C multistream-select listener: $(tail -1 "$tmp/c.log")"
