@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interop with js-libp2p (pinned in package.json / package-lock.json,
-# installed by `npm ci` in this folder): what the C core can already prove
-# against a real js-libp2p peer over TCP on 127.0.0.1.
+# installed by `npm ci` in this folder): what the C core proves against a
+# real js-libp2p peer over TCP on 127.0.0.1.
 #   run.sh BUILD_DIR
 # Fails (never skips) when Node.js or the npm packages are missing.
 set -u
@@ -37,3 +37,26 @@ timeout 20 node "$here/peer.mjs" --dial "/ip4/127.0.0.1/tcp/$lport" >"$tmp/jsdia
 wait "$cpid" || fail "C listener against js: $(cat "$tmp/c.log")"
 grep -q '"selected","protocol":"/noise"' "$tmp/c.log" || fail "C listener: $(cat "$tmp/c.log")"
 echo "ok: js-libp2p dialer -> C multistream-select listener: $(tail -1 "$tmp/c.log")"
+
+# 3. The whole stack, C dials js-libp2p: multistream-select, Noise XX (the
+#    js peer must prove the dialled peer ID), yamux chosen in the Noise
+#    extensions, identify both ways, 3 pings.
+peer=$(sed -n 's/.*"peer":"\([^"]*\)".*/\1/p' "$tmp/js.log" | head -1)
+"$build/tests/stack_probe" "$port" "$peer" 3 >"$tmp/stack.log" 2>&1 \
+  || fail "stack probe against js: $(cat "$tmp/stack.log")"
+grep -q "\"event\":\"connected\",\"peer\":\"$peer\"" "$tmp/stack.log" || fail "no authenticated connection: $(cat "$tmp/stack.log")"
+grep -q '"event":"identify".*"agent":"js-libp2p/.*"/ipfs/ping/1.0.0"' "$tmp/stack.log" || fail "C did not identify js: $(cat "$tmp/stack.log")"
+[ "$(grep -c '"event":"ping","rtt_ms"' "$tmp/stack.log")" -eq 3 ] || fail "pings: $(cat "$tmp/stack.log")"
+for _ in $(seq 30); do grep -q '"agent":"p2plab/stack_probe"' "$tmp/js.log" && break; sleep 0.1; done
+grep -q '"event":"identify".*"agent":"p2plab/stack_probe","protocols":\["/ipfs/id/1.0.0","/ipfs/ping/1.0.0"\]' "$tmp/js.log" \
+  || fail "js did not identify C: $(cat "$tmp/js.log")"
+echo "ok: C dials js-libp2p: Noise, yamux, identify both ways, 3 pings"
+
+# 4. Dialling with the wrong /p2p/ peer ID fails on the C side, clearly.
+other=12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq
+if "$build/tests/stack_probe" "$port" "$other" 1 >"$tmp/wrong.log" 2>&1; then
+  fail "a wrong peer ID was accepted"
+fi
+grep -q "remote peer id does not match the expected one" "$tmp/wrong.log" \
+  || fail "wrong peer ID message: $(cat "$tmp/wrong.log")"
+echo "ok: a wrong /p2p/ peer ID is refused: $(cat "$tmp/wrong.log")"
