@@ -60,3 +60,20 @@ fi
 grep -q "remote peer id does not match the expected one" "$tmp/wrong.log" \
   || fail "wrong peer ID message: $(cat "$tmp/wrong.log")"
 echo "ok: a wrong /p2p/ peer ID is refused: $(cat "$tmp/wrong.log")"
+
+# 5. The whole stack, js-libp2p dials C: the C side is the Noise responder
+#    and yamux server; js identifies it and pings it 3 times, and C
+#    identifies js.
+"$build/tests/stack_probe" listen >"$tmp/cl.log" 2>&1 &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do grep -q listening "$tmp/cl.log" && break; sleep 0.1; done
+caddr=$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/cl.log" | head -1)
+[ -n "$caddr" ] || fail "C listener did not start: $(cat "$tmp/cl.log")"
+timeout 30 node "$here/peer.mjs" --dial "$caddr" --identify --ping 3 >"$tmp/jsd.log" 2>&1 \
+  || fail "js dialling C: $(cat "$tmp/jsd.log")"
+wait "$cpid" || fail "C listener: $(cat "$tmp/cl.log")"
+grep -q '"event":"identify".*"agent":"p2plab/stack_probe"' "$tmp/jsd.log" || fail "js did not identify C: $(cat "$tmp/jsd.log")"
+[ "$(grep -c '"event":"ping"' "$tmp/jsd.log")" -eq 3 ] || fail "js pings: $(cat "$tmp/jsd.log")"
+grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/cl.log" || fail "C did not identify js: $(cat "$tmp/cl.log")"
+echo "ok: js-libp2p dials C: Noise, yamux, identify both ways, 3 pings"

@@ -1,6 +1,8 @@
 /* stack_probe: p2plab's libp2p core against a real js-libp2p peer.
  *
  *   stack_probe PORT PEER_ID [PINGS]
+ *   stack_probe listen        (prints a "listening" line, accepts one
+ *                              connection as the Noise responder)
  *
  * Dials 127.0.0.1:PORT over TCP and runs the whole connection stack the way
  * js-libp2p and go-libp2p do: multistream-select "/noise", the Noise XX
@@ -62,6 +64,7 @@ typedef struct probe {
   p2p_yamux *yamux;
   stream st[MAX_STREAMS];
   int pings_wanted, pings_done, identified, failed, connected;
+  int listener; /* 1: we accepted the connection (Noise responder) */
 } probe;
 
 static uint64_t now_ns(void) {
@@ -161,7 +164,8 @@ static void print_identify(probe *p, const p2p_identify_msg *m) {
          m->has_peer_record ? "true" : "false");
   fflush(stdout);
   /* The identify answer must come from the peer Noise authenticated. */
-  if (!m->has_public_key || !p2p_peerid_equal(&pid, &p->expect))
+  if (!m->has_public_key ||
+      !p2p_peerid_equal(&pid, p2p_noise_remote_peer(p->noise)))
     fail(p, "identify public key is not the authenticated peer's");
 }
 
@@ -317,17 +321,18 @@ static int flush(probe *p) {
 
 static void start_yamux(probe *p) {
   p2p_yamux_config cfg;
-  p2p_yamux_config_default(&cfg, 1);
+  p2p_yamux_config_default(&cfg, !p->listener);
   p2p_yamux_callbacks cb = {.on_stream_open = on_open,
                             .on_data = on_data,
                             .on_stream_fin = on_fin,
                             .on_stream_closed = on_closed};
   uint32_t id;
+  /* We identify the peer either way; only a dialer pings. */
   if (p2p_yamux_new(&cfg, &cb, p, &p->yamux) < 0 ||
-      p2p_yamux_stream_open(p->yamux, &id) < 0 ||
-      !stream_new(p, id, S_ID_OUT) ||
-      p2p_yamux_stream_open(p->yamux, &id) < 0 ||
-      !stream_new(p, id, S_PING_OUT))
+      p2p_yamux_stream_open(p->yamux, &id) < 0 || !stream_new(p, id, S_ID_OUT))
+    fail(p, "yamux setup");
+  else if (p->pings_wanted > 0 && (p2p_yamux_stream_open(p->yamux, &id) < 0 ||
+                                   !stream_new(p, id, S_PING_OUT)))
     fail(p, "yamux setup");
 }
 
@@ -359,7 +364,8 @@ static void on_bytes(probe *p, const uint8_t *d, size_t len) {
     if (p2p_mss_state(p->mss1) != P2P_MSS_DONE)
       return;
     const char *mux[] = {"/yamux/1.0.0"};
-    if (p2p_noise_new(P2P_NOISE_INITIATOR, &p->key, &p->expect, mux, 1, &p->rnd,
+    if (p2p_noise_new(p->listener ? P2P_NOISE_RESPONDER : P2P_NOISE_INITIATOR,
+                      &p->key, p->listener ? NULL : &p->expect, mux, 1, &p->rnd,
                       &p->noise) < 0) {
       fail(p, "noise setup");
       return;
@@ -398,7 +404,8 @@ static void on_bytes(probe *p, const uint8_t *d, size_t len) {
         start_yamux(p);
       } else {
         const char *protos[] = {"/yamux/1.0.0"};
-        if (p2p_mss_dialer_new(&p->mss2, protos, 1) < 0)
+        if ((p->listener ? p2p_mss_listener_new(&p->mss2, protos, 1, NULL, NULL)
+                         : p2p_mss_dialer_new(&p->mss2, protos, 1)) < 0)
           fail(p, "muxer negotiation setup");
       }
     }
@@ -413,31 +420,66 @@ static void on_bytes(probe *p, const uint8_t *d, size_t len) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: stack_probe PORT PEER_ID [PINGS]\n");
-    return 2;
-  }
   static probe p;
-  p.pings_wanted = argc > 3 ? atoi(argv[3]) : 3;
   p.rnd = (p2p_rand){.fill = os_random};
-  if (p2p_key_generate(&p.rnd, &p.key) < 0 ||
-      p2p_peerid_parse(argv[2], strlen(argv[2]), &p.expect) < 0) {
-    fail(&p, "bad peer id argument");
+  int listen_mode = argc >= 2 && strcmp(argv[1], "listen") == 0;
+  if (!listen_mode && argc < 3) {
+    fprintf(stderr, "usage: stack_probe PORT PEER_ID [PINGS]\n"
+                    "       stack_probe listen\n");
     return 2;
   }
-  const char *sec[] = {P2P_NOISE_PROTOCOL_ID};
-  if (p2p_mss_dialer_new(&p.mss1, sec, 1) < 0)
+  if (p2p_key_generate(&p.rnd, &p.key) < 0)
     return 3;
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)atoi(argv[1]))};
+  struct sockaddr_in sa = {.sin_family = AF_INET};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   p.fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (p.fd < 0 || connect(p.fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    fail(&p, "connect failed");
-    return 1;
+  if (p.fd < 0)
+    return 3;
+  const char *sec[] = {P2P_NOISE_PROTOCOL_ID};
+  if (listen_mode) {
+    /* Accept one connection; serve identify and ping; identify the dialer;
+     * stop when it closes the connection. */
+    p.listener = 1;
+    p2p_peerid me;
+    char id[128];
+    socklen_t slen = sizeof sa;
+    if (p2p_peerid_from_pubkey(&p.key.pub, &me) < 0 ||
+        p2p_peerid_to_string(&me, id, sizeof id) < 0 ||
+        bind(p.fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(p.fd, 1) != 0 ||
+        getsockname(p.fd, (struct sockaddr *)&sa, &slen) != 0)
+      return 3;
+    printf("{\"event\":\"listening\",\"peer\":\"%s\",\"addrs\":"
+           "[\"/ip4/127.0.0.1/tcp/%u/p2p/%s\"]}\n",
+           id, (unsigned)ntohs(sa.sin_port), id);
+    fflush(stdout);
+    struct pollfd lp = {.fd = p.fd, .events = POLLIN};
+    if (poll(&lp, 1, 15000) <= 0) {
+      fail(&p, "nobody dialled");
+      return 1;
+    }
+    int c = accept(p.fd, NULL, NULL);
+    close(p.fd);
+    p.fd = c;
+    if (c < 0 || p2p_mss_listener_new(&p.mss1, sec, 1, NULL, NULL) < 0)
+      return 3;
+  } else {
+    p.pings_wanted = argc > 3 ? atoi(argv[3]) : 3;
+    if (p2p_peerid_parse(argv[2], strlen(argv[2]), &p.expect) < 0) {
+      fail(&p, "bad peer id argument");
+      return 2;
+    }
+    if (p2p_mss_dialer_new(&p.mss1, sec, 1) < 0)
+      return 3;
+    sa.sin_port = htons((uint16_t)atoi(argv[1]));
+    if (connect(p.fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+      fail(&p, "connect failed");
+      return 1;
+    }
   }
   uint64_t deadline = now_ns() + 15000000000ull;
-  while (!p.failed && !(p.identified && p.pings_done >= p.pings_wanted)) {
+  while (!p.failed &&
+         (p.listener || !(p.identified && p.pings_done >= p.pings_wanted))) {
     if (flush(&p) < 0) {
       fail(&p, "socket write failed");
       break;
@@ -451,7 +493,9 @@ int main(int argc, char **argv) {
     uint8_t buf[65536];
     ssize_t n = read(p.fd, buf, sizeof buf);
     if (n <= 0) {
-      fail(&p, "connection closed by the peer");
+      /* For a listener the dialer hanging up is the normal end. */
+      if (!p.listener || !p.identified)
+        fail(&p, "connection closed by the peer");
       break;
     }
     on_bytes(&p, buf, (size_t)n);
