@@ -37,7 +37,7 @@
 #include "p2p/error.h"
 #include "sim/net/nat.h"
 
-#define P2PLAB_BACKEND_ABI_VERSION 1u
+#define P2PLAB_BACKEND_ABI_VERSION 2u
 #define P2PLAB_BACKEND_ENTRY "p2plab_backend_entry"
 
 typedef struct p2plab_backend p2plab_backend; /* a backend instance */
@@ -189,6 +189,8 @@ typedef struct p2plab_backend_api {
                     p2plab_tcp_accept_fn fn, void *ctx,
                     p2plab_tcp_listener **out);
   void (*tcp_listener_close)(p2plab_tcp_listener *l);
+  /* The address a listener is bound to (its port when listening on 0). */
+  int (*tcp_listener_addr)(p2plab_tcp_listener *l, p2plab_addr *out);
   int (*tcp_connect)(p2plab_backend *b, p2plab_host_id h, uint16_t local_port,
                      const p2plab_addr *to, const p2plab_tcp_callbacks *cbs,
                      void *ctx, p2plab_tcp **out);

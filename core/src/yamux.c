@@ -497,11 +497,11 @@ static int stage_stream_frame(p2p_yamux *y, ystream *s) {
   if (s->qlen > 0 && s->send_window > 0) {
     size_t n = min_size(s->qlen, s->send_window);
     n = min_size(n, y->cfg.max_frame_data_bytes);
+    /* The FIN never rides on a data frame: it follows in a window update
+     * of its own, as go-yamux sends it, because js-libp2p's yamux may
+     * close the stream's readable end before it delivers the payload of a
+     * data frame that carries FIN. */
     uint16_t flags = take_open_flags(s);
-    if (s->fin_requested && n == s->qlen) {
-      flags |= P2P_YAMUX_FIN;
-      s->fin_sent = 1;
-    }
     stage_header(y, P2P_YAMUX_DATA, flags, s->id, (uint32_t)n);
     memcpy(y->out + P2P_YAMUX_HEADER_LEN, s->q + s->qhead, n);
     y->out_len += n;

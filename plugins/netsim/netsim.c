@@ -1145,6 +1145,14 @@ static void nb_tcp_listener_close(p2plab_tcp_listener *l) {
   free(l);
 }
 
+static int nb_tcp_listener_addr(p2plab_tcp_listener *l, p2plab_addr *out) {
+  memset(out, 0, sizeof *out);
+  out->family = P2PLAB_AF_INET;
+  out->ip.v4 = l->h->ip;
+  out->port = l->port;
+  return 0;
+}
+
 static int nb_tcp_connect(p2plab_backend *b, p2plab_host_id hid,
                           uint16_t local_port, const p2plab_addr *to,
                           const p2plab_tcp_callbacks *cbs, void *ctx,
@@ -1239,6 +1247,7 @@ static const p2plab_backend_api netsim_api = {
     .udp_close = nb_udp_close,
     .tcp_listen = nb_tcp_listen,
     .tcp_listener_close = nb_tcp_listener_close,
+    .tcp_listener_addr = nb_tcp_listener_addr,
     .tcp_connect = nb_tcp_connect,
     .tcp_send = nb_tcp_send,
     .tcp_shutdown = nb_tcp_shutdown,

@@ -700,6 +700,14 @@ static void px_tcp_listener_close(p2plab_tcp_listener *l) {
   io_bury(&l->io);
 }
 
+static int px_tcp_listener_addr(p2plab_tcp_listener *l, p2plab_addr *out) {
+  memset(out, 0, sizeof *out);
+  out->family = P2PLAB_AF_INET;
+  out->ip.v4 = 0x7f000001u; /* listeners bind 127.0.0.1 */
+  out->port = l->port;
+  return 0;
+}
+
 static int64_t listener_readable(p2plab_tcp_listener *l) {
   p2plab_backend *b = l->io.b;
   int64_t n = 0;
@@ -1039,6 +1047,7 @@ static const p2plab_backend_api posix_api = {
     .udp_close = px_udp_close,
     .tcp_listen = px_tcp_listen,
     .tcp_listener_close = px_tcp_listener_close,
+    .tcp_listener_addr = px_tcp_listener_addr,
     .tcp_connect = px_tcp_connect,
     .tcp_send = px_tcp_send,
     .tcp_shutdown = px_tcp_shutdown,

@@ -30,4 +30,7 @@ int cli_status(int rc);
 /* `p2plab sweep`. */
 int cli_sweep(int argc, char **argv);
 
+/* `p2plab node`: one real libp2p node on the posix backend. */
+int cli_node(int argc, char **argv);
+
 #endif /* P2PLAB_CLI_H */

@@ -421,6 +421,8 @@ int main(int argc, char **argv) {
     return cmd_plot(argc - 2, argv + 2);
   if (strcmp(cmd, "demo") == 0)
     return cmd_demo(argc - 2, argv + 2);
+  if (strcmp(cmd, "node") == 0)
+    return cli_node(argc - 2, argv + 2);
   fprintf(stderr, "p2plab: unknown command '%s'\n", cmd);
   usage(stderr);
   return CLI_BAD_INPUT;

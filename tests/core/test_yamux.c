@@ -214,6 +214,28 @@ START_TEST(test_yamux_first_data_frame_carries_syn_and_ack_answers) {
 }
 END_TEST
 
+START_TEST(test_yamux_fin_follows_data_in_a_frame_of_its_own) {
+  /* js-libp2p's yamux may close a stream's readable end before it delivers
+   * the payload of a data frame that carries FIN, so the FIN must come in a
+   * separate window update after the data, as go-yamux sends it. */
+  peer c, s;
+  pair_init(&c, &s);
+  uint32_t id;
+  ck_assert_int_eq(p2p_yamux_stream_open(c.y, &id), 0);
+  ck_assert_int_eq(p2p_yamux_stream_write(c.y, id, (const uint8_t *)"abc", 3),
+                   3);
+  ck_assert_int_eq(p2p_yamux_stream_close(c.y, id), 0);
+  uint8_t buf[64];
+  ck_assert_int_eq(p2p_yamux_send(c.y, buf, sizeof(buf), 0), 27);
+  static const uint8_t want[27] = {
+      0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 3, 'a', 'b', 'c', /* data, SYN */
+      0, 1, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0};               /* update, FIN */
+  ck_assert_mem_eq(buf, want, 27);
+  peer_free(&c);
+  peer_free(&s);
+}
+END_TEST
+
 START_TEST(test_yamux_larger_max_window_is_announced_with_syn) {
   peer c;
   p2p_yamux_config cfg;
@@ -637,6 +659,7 @@ static Suite *suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_yamux_open_sends_syn_window_update_bytes);
   tcase_add_test(tc, test_yamux_first_data_frame_carries_syn_and_ack_answers);
+  tcase_add_test(tc, test_yamux_fin_follows_data_in_a_frame_of_its_own);
   tcase_add_test(tc, test_yamux_larger_max_window_is_announced_with_syn);
   tcase_add_test(tc, test_yamux_both_ways_half_close_then_write_refused);
   tcase_add_test(tc, test_yamux_writer_stops_at_window_until_reader_consumes);

@@ -38,42 +38,39 @@ wait "$cpid" || fail "C listener against js: $(cat "$tmp/c.log")"
 grep -q '"selected","protocol":"/noise"' "$tmp/c.log" || fail "C listener: $(cat "$tmp/c.log")"
 echo "ok: js-libp2p dialer -> C multistream-select listener: $(tail -1 "$tmp/c.log")"
 
-# 3. The whole stack, C dials js-libp2p: multistream-select, Noise XX (the
-#    js peer must prove the dialled peer ID), yamux chosen in the Noise
-#    extensions, identify both ways, 3 pings.
-peer=$(sed -n 's/.*"peer":"\([^"]*\)".*/\1/p' "$tmp/js.log" | head -1)
-"$build/tests/stack_probe" "$port" "$peer" 3 >"$tmp/stack.log" 2>&1 \
-  || fail "stack probe against js: $(cat "$tmp/stack.log")"
-grep -q "\"event\":\"connected\",\"peer\":\"$peer\"" "$tmp/stack.log" || fail "no authenticated connection: $(cat "$tmp/stack.log")"
-grep -q '"event":"identify".*"agent":"js-libp2p/.*"/ipfs/ping/1.0.0"' "$tmp/stack.log" || fail "C did not identify js: $(cat "$tmp/stack.log")"
-[ "$(grep -c '"event":"ping","rtt_ms"' "$tmp/stack.log")" -eq 3 ] || fail "pings: $(cat "$tmp/stack.log")"
-for _ in $(seq 30); do grep -q '"agent":"p2plab/stack_probe"' "$tmp/js.log" && break; sleep 0.1; done
-grep -q '"event":"identify".*"agent":"p2plab/stack_probe","protocols":\["/ipfs/id/1.0.0","/ipfs/ping/1.0.0"\]' "$tmp/js.log" \
-  || fail "js did not identify C: $(cat "$tmp/js.log")"
-echo "ok: C dials js-libp2p: Noise, yamux, identify both ways, 3 pings"
-
-# 4. Dialling with the wrong /p2p/ peer ID fails on the C side, clearly.
+# 3-5. The whole stack through `p2plab node`, the core's host on the posix
+#      backend: multistream-select, Noise XX (remote peer ID checked), yamux
+#      chosen through the Noise extensions (early muxer negotiation, as
+#      js-libp2p does), identify in both directions and ping.
 other=12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq
-if "$build/tests/stack_probe" "$port" "$other" 1 >"$tmp/wrong.log" 2>&1; then
-  fail "a wrong peer ID was accepted"
-fi
-grep -q "remote peer id does not match the expected one" "$tmp/wrong.log" \
-  || fail "wrong peer ID message: $(cat "$tmp/wrong.log")"
-echo "ok: a wrong /p2p/ peer ID is refused: $(cat "$tmp/wrong.log")"
+p2plab="$build/p2plab"
+"$p2plab" node --dial "$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/js.log" | head -1)" \
+  --identify --ping 3 >"$tmp/node1.log" 2>"$tmp/node1.err" \
+  || fail "p2plab node dialling js: $(cat "$tmp/node1.log" "$tmp/node1.err")"
+grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/node1.log" || fail "p2plab node did not identify js: $(cat "$tmp/node1.log")"
+[ "$(grep -c '"event":"ping","rtt_ms"' "$tmp/node1.log")" -eq 3 ] || fail "p2plab node pings: $(cat "$tmp/node1.log")"
+echo "ok: p2plab node dials js-libp2p: identify and 3 pings"
 
-# 5. The whole stack, js-libp2p dials C: the C side is the Noise responder
-#    and yamux server; js identifies it and pings it 3 times, and C
-#    identifies js.
-"$build/tests/stack_probe" listen >"$tmp/cl.log" 2>&1 &
-cpid=$!
-pids+=($cpid)
-for _ in $(seq 50); do grep -q listening "$tmp/cl.log" && break; sleep 0.1; done
-caddr=$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/cl.log" | head -1)
-[ -n "$caddr" ] || fail "C listener did not start: $(cat "$tmp/cl.log")"
-timeout 30 node "$here/peer.mjs" --dial "$caddr" --identify --ping 3 >"$tmp/jsd.log" 2>&1 \
-  || fail "js dialling C: $(cat "$tmp/jsd.log")"
-wait "$cpid" || fail "C listener: $(cat "$tmp/cl.log")"
-grep -q '"event":"identify".*"agent":"p2plab/stack_probe"' "$tmp/jsd.log" || fail "js did not identify C: $(cat "$tmp/jsd.log")"
-[ "$(grep -c '"event":"ping"' "$tmp/jsd.log")" -eq 3 ] || fail "js pings: $(cat "$tmp/jsd.log")"
-grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/cl.log" || fail "C did not identify js: $(cat "$tmp/cl.log")"
-echo "ok: js-libp2p dials C: Noise, yamux, identify both ways, 3 pings"
+"$p2plab" node --listen /ip4/127.0.0.1/tcp/0 --seed 7 --timeout 30 >"$tmp/node2.log" 2>"$tmp/node2.err" &
+npid=$!
+pids+=($npid)
+for _ in $(seq 50); do grep -q listening "$tmp/node2.log" && break; sleep 0.1; done
+naddr=$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/node2.log" | head -1)
+[ -n "$naddr" ] || fail "p2plab node did not listen: $(cat "$tmp/node2.log" "$tmp/node2.err")"
+timeout 30 node "$here/peer.mjs" --dial "$naddr" --identify --ping 3 >"$tmp/jsd2.log" 2>&1 \
+  || fail "js dialling p2plab node: $(cat "$tmp/jsd2.log")"
+grep -q '"event":"identify".*"agent":"p2plab/' "$tmp/jsd2.log" || fail "js did not identify p2plab node: $(cat "$tmp/jsd2.log")"
+[ "$(grep -c '"event":"ping"' "$tmp/jsd2.log")" -eq 3 ] || fail "js pings of p2plab node: $(cat "$tmp/jsd2.log")"
+grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/node2.log" || fail "p2plab node did not identify the js dialler: $(cat "$tmp/node2.log")"
+kill "$npid" 2>/dev/null; wait "$npid" 2>/dev/null
+# --seed gives the same peer ID every time.
+"$p2plab" node --listen /ip4/127.0.0.1/tcp/0 --seed 7 --timeout 1 >"$tmp/node3.log" 2>&1
+[ "$(sed -n 's/.*"peer":"\([^"]*\)".*/\1/p' "$tmp/node2.log" | head -1)" = \
+  "$(sed -n 's/.*"peer":"\([^"]*\)".*/\1/p' "$tmp/node3.log" | head -1)" ] || fail "--seed 7 gave different peer IDs"
+echo "ok: js-libp2p dials p2plab node: identify both ways and 3 pings; --seed is stable"
+
+if "$p2plab" node --dial "/ip4/127.0.0.1/tcp/$port/p2p/$other" --ping 1 >"$tmp/node4.log" 2>&1; then
+  fail "p2plab node accepted a wrong peer ID"
+fi
+grep -q '"event":"error","reason":".*does not match' "$tmp/node4.log" || fail "p2plab node wrong peer ID: $(cat "$tmp/node4.log")"
+echo "ok: p2plab node refuses a wrong /p2p/ peer ID: $(grep error "$tmp/node4.log")"

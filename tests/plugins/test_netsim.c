@@ -540,6 +540,9 @@ static void tcp_transfer(uint32_t loss_ppm, size_t n) {
   server.tx_len = n;
   p2plab_tcp_listener *lst;
   ck_assert_int_eq(api->tcp_listen(b, s, 443, on_accept, &server, &lst), 0);
+  p2plab_addr bound;
+  ck_assert_int_eq(api->tcp_listener_addr(lst, &bound), 0);
+  ck_assert_uint_eq(bound.port, 443);
   p2plab_addr to = pub(b, s, 443);
   p2plab_tcp *c;
   ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &end_cbs, &client, &c), 0);

@@ -53,8 +53,8 @@ static void run_until_flag(p2plab_backend *b, const int *flag) {
   }
 }
 
-/* A TCP port on 127.0.0.1 with nothing bound to it right now (the ABI has
- * no way to ask a listener for its port, so tests pick one this way). */
+/* A TCP port on 127.0.0.1 with nothing bound to it right now, for tests
+ * that need the port before listening (or nothing listening at all). */
 static uint16_t free_tcp_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   ck_assert_int_ge(fd, 0);
@@ -471,6 +471,27 @@ START_TEST(test_posix_tcp_half_close_then_reply_then_close_both_sides) {
 }
 END_TEST
 
+START_TEST(test_posix_listener_on_port_zero_reports_its_port) {
+  p2plab_host_id h;
+  p2plab_backend *b = world(&h);
+  static tcp_end client, server;
+  memset(&client, 0, sizeof client);
+  memset(&server, 0, sizeof server);
+  p2plab_tcp_listener *lst;
+  ck_assert_int_eq(api->tcp_listen(b, h, 0, on_accept, &server, &lst), 0);
+  p2plab_addr at;
+  ck_assert_int_eq(api->tcp_listener_addr(lst, &at), 0);
+  ck_assert_uint_eq(at.ip.v4, LOOPBACK);
+  ck_assert_uint_ne(at.port, 0);
+  p2plab_tcp *c;
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &at, &end_cbs, &client, &c), 0);
+  run_until_flag(b, &server.connected);
+  ck_assert_int_eq(server.connected, 1);
+  api->tcp_listener_close(lst);
+  api->destroy(b);
+}
+END_TEST
+
 START_TEST(test_posix_tcp_connect_to_closed_port_is_refused) {
   p2plab_host_id h;
   p2plab_backend *b = world(&h);
@@ -629,6 +650,7 @@ static Suite *suite(void) {
   tcase_add_test(tc,
                  test_posix_tcp_half_close_then_reply_then_close_both_sides);
   tcase_add_test(tc, test_posix_tcp_connect_to_closed_port_is_refused);
+  tcase_add_test(tc, test_posix_listener_on_port_zero_reports_its_port);
   tcase_add_test(tc, test_posix_tcp_abort_inside_on_data_resets_the_peer);
   tcase_add_test(tc,
                  test_posix_listener_close_inside_accept_and_unclaimed_conn);

@@ -1,0 +1,1333 @@
+/*
+ * host.c - the libp2p host: the connection upgrade of tests/interop/
+ * stack_probe.c (multistream-select "/noise" -> Noise XX -> yamux, early
+ * muxer negotiation or multistream-select inside Noise) generalised to many
+ * connections, with identify, identify push, ping, a peer store, a gater
+ * and application protocols.
+ *
+ * Reentrancy. Embedder callbacks (on_event, stream handlers, conn_write,
+ * conn_close) may call back into the host, and yamux callbacks run inside
+ * p2p_yamux_recv, where p2p_yamux_send and p2p_yamux_del are not allowed.
+ * So every public entry point counts its depth; output is flushed and dead
+ * streams and freed connections are released only when the outermost call
+ * returns, never inside a call stack that may still use them. Closing a
+ * connection only marks it; its layers are freed by p2p_host_conn_free.
+ *
+ * Signed peer records: the host seals a fresh record for every identify
+ * answer, with a sequence number from a per-host counter that starts at 1
+ * and grows by one per record (the core has no clock, which is what
+ * go-libp2p uses).
+ */
+#include "p2p/host.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "p2p/identify.h"
+#include "p2p/mss.h"
+#include "p2p/noise.h"
+#include "p2p/ping.h"
+#include "p2p/yamux.h"
+
+#ifndef P2PLAB_VERSION
+#define P2PLAB_VERSION "0.1.0"
+#endif
+
+#define YAMUX_PROTO "/yamux/1.0.0"
+#define DEFAULT_TIMEOUT_NS 10000000000ull
+#define IO_BUF_LEN 65536
+#define MAX_AGENT_LEN 256
+/* How long an identify answer waits before its FIN (see serve_identify). */
+#define ID_FIN_DELAY_NS 50000000ull
+
+/* What a stream is for. Outbound kinds are fixed at creation; an inbound
+ * stream becomes one of the R_* roles once its protocol is selected. */
+enum {
+  K_OUT_ID = 1, /* we ask the peer for identify */
+  K_OUT_PING,   /* our ping client */
+  K_OUT_APP,    /* p2p_host_stream_open */
+  K_IN          /* opened by the peer */
+};
+enum {
+  R_NONE = 0,   /* still negotiating (inbound) */
+  R_ID_SERVE,   /* we answer identify */
+  R_PUSH_IN,    /* the peer pushes identify */
+  R_PING_SERVE, /* we echo pings */
+  R_APP,        /* an application handler */
+  R_DISCARD     /* abandoned (a timed-out ping): ignore its bytes */
+};
+
+struct p2p_stream {
+  p2p_conn *conn;
+  uint32_t id;
+  int kind;
+  int role;
+  p2p_mss *mss;
+  p2p_identify_reader idr;
+  p2p_ping_client pc;
+  p2p_ping_server ps;
+  p2p_stream_handler hcb;
+  void *user;
+  int opened;      /* application on_open was called */
+  uint64_t fin_at; /* our delayed half-close (identify answers), 0: none */
+  int dead;        /* gone: on_close delivered, awaiting release */
+  int err;         /* what on_close reports */
+  p2p_stream *next;
+};
+
+enum { C_SEC_NEG = 0, C_NOISE, C_MUX_NEG, C_OPEN };
+
+struct p2p_conn {
+  p2p_host *h;
+  int outbound;
+  int has_expected;
+  p2p_peerid expected;
+  int has_remote;
+  p2p_multiaddr remote;
+  void *user;
+  int state;
+  int closed; /* conn_close was called (or freed without callbacks) */
+  int freed;  /* p2p_host_conn_free was called while the host was busy */
+  int dirty;  /* output may be waiting in a layer */
+  int has_peer;
+  p2p_peerid peer;
+  p2p_mss *mss1, *mss2;
+  p2p_noise *noise;
+  p2p_yamux *yamux;
+  uint64_t hs_deadline;
+  p2p_stream *streams;
+  p2p_stream *ping; /* our ping stream, or NULL */
+  int ping_active;  /* a ping was requested and has not ended */
+  uint64_t ping_deadline;
+  int receiving;    /* inside p2p_host_conn_recv for this connection */
+  uint8_t *backlog; /* bytes fed by a nested p2p_host_conn_recv */
+  size_t backlog_len;
+  p2p_conn *next;
+};
+
+typedef struct handler_entry {
+  char *proto;
+  p2p_stream_handler hcb;
+  void *user;
+} handler_entry;
+
+typedef struct peer_entry {
+  p2p_peerid id;
+  p2p_identify_msg msg;
+  struct peer_entry *next;
+} peer_entry;
+
+struct p2p_host {
+  p2p_host_config cfg; /* pointers below replace the borrowed ones */
+  p2p_privkey key;
+  p2p_peerid self;
+  uint8_t pub[64];
+  size_t pub_len;
+  char *agent;
+  p2p_multiaddr *addrs;
+  size_t n_addrs;
+  uint64_t record_seq;
+  handler_entry *handlers;
+  size_t n_handlers;
+  peer_entry *peers;
+  p2p_conn *conns;
+  p2p_stream *dead; /* streams awaiting release */
+  int depth;        /* nesting of public entry points */
+  uint64_t now;     /* `now` of the current entry point */
+  uint8_t buf[IO_BUF_LEN];
+};
+
+/* ------------------------------------------------------------------ */
+
+/* For results that change nothing here (the stream is already going). */
+static void ignore_rc(int rc) {
+  (void)rc;
+}
+
+static void emit(p2p_host *h, p2p_host_event *ev) {
+  if (h->cfg.on_event)
+    h->cfg.on_event(h->cfg.ctx, ev);
+}
+
+static void conn_fail(p2p_conn *c, int err, const char *reason);
+
+static void stream_release(p2p_stream *s) {
+  p2p_mss_del(s->mss);
+  p2p_identify_reader_free(&s->idr);
+  free(s);
+}
+
+/* The stream is gone: tell its handler once and park it for release. */
+static void stream_finish(p2p_stream *s, int err) {
+  p2p_conn *c = s->conn;
+  p2p_host *h = c->h;
+  if (s->dead)
+    return;
+  s->dead = 1;
+  for (p2p_stream **pp = &c->streams; *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  s->next = h->dead;
+  h->dead = s;
+  if (c->ping == s) {
+    c->ping = NULL;
+    if (c->ping_active) {
+      c->ping_active = 0;
+      p2p_host_event ev = {.type = P2P_HOST_EV_PING_FAILED,
+                           .conn = c,
+                           .peer = c->has_peer ? &c->peer : NULL,
+                           .err = err ? err : P2P_ERR_RESET,
+                           .reason = "ping stream closed"};
+      emit(h, &ev);
+    }
+  }
+  if ((s->role == R_APP || s->kind == K_OUT_APP) && s->hcb.on_close)
+    s->hcb.on_close(s->user, s, err, h->now);
+}
+
+static p2p_stream *find_stream(p2p_conn *c, uint32_t id) {
+  for (p2p_stream *s = c->streams; s; s = s->next)
+    if (s->id == id)
+      return s;
+  return NULL;
+}
+
+/* Moves a stream's multistream-select output into the stream. */
+static int stream_flush_mss(p2p_stream *s) {
+  p2p_conn *c = s->conn;
+  uint8_t buf[2048];
+  ssize_t n;
+  while ((n = p2p_mss_send(s->mss, buf, sizeof buf)) > 0)
+    if (p2p_yamux_stream_write(c->yamux, s->id, buf, (size_t)n) != n)
+      return P2P_ERR_LIMIT;
+  c->dirty = 1;
+  return 0;
+}
+
+static p2p_stream *stream_new(p2p_conn *c, uint32_t id, int kind,
+                              const char *const *protos, size_t n) {
+  p2p_host *h = c->h;
+  p2p_stream *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return NULL;
+  s->conn = c;
+  s->id = id;
+  s->kind = kind;
+  p2p_identify_reader_init(&s->idr);
+  p2p_ping_client_init(&s->pc);
+  p2p_ping_server_init(&s->ps);
+  int rc;
+  if (kind == K_IN) {
+    size_t total = 3 + h->n_handlers;
+    const char **all = malloc(total * sizeof *all);
+    if (all == NULL) {
+      free(s);
+      return NULL;
+    }
+    all[0] = P2P_IDENTIFY_PROTOCOL_ID;
+    all[1] = P2P_IDENTIFY_PUSH_PROTOCOL_ID;
+    all[2] = P2P_PING_PROTOCOL_ID;
+    for (size_t i = 0; i < h->n_handlers; i++)
+      all[3 + i] = h->handlers[i].proto;
+    rc = p2p_mss_listener_new(&s->mss, all, total, NULL, NULL);
+    free(all);
+  } else {
+    rc = p2p_mss_dialer_new(&s->mss, protos, n);
+  }
+  if (rc < 0) {
+    p2p_identify_reader_free(&s->idr);
+    free(s);
+    return NULL;
+  }
+  s->next = c->streams;
+  c->streams = s;
+  if (stream_flush_mss(s) < 0) {
+    conn_fail(c, P2P_ERR_LIMIT, "stream write failed");
+    return NULL;
+  }
+  return s;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Appends NUL-terminated `src` to dst at `at`, truncating at cap. */
+static size_t append(char *dst, size_t cap, size_t at, const char *src) {
+  while (*src && at + 1 < cap)
+    dst[at++] = *src++;
+  dst[at] = '\0';
+  return at;
+}
+
+static void conn_fail(p2p_conn *c, int err, const char *reason) {
+  p2p_host *h = c->h;
+  if (c->closed)
+    return;
+  c->closed = 1;
+  if (h->cfg.log) {
+    char peer[P2P_PEERID_STR_MAX] = "unauthenticated";
+    char msg[512];
+    if (c->has_peer && p2p_peerid_to_string(&c->peer, peer, sizeof peer) < 0)
+      strcpy(peer, "?");
+    size_t at = 0;
+    at = append(msg, sizeof msg, at, "connection ");
+    at = append(msg, sizeof msg, at, peer);
+    at = append(msg, sizeof msg, at, ": ");
+    (void)append(msg, sizeof msg, at, reason);
+    h->cfg.log(h->cfg.ctx, msg);
+  }
+  while (c->streams)
+    stream_finish(c->streams, err < 0 ? err : P2P_ERR_RESET);
+  if (c->ping_active) {
+    c->ping_active = 0;
+    p2p_host_event pev = {.type = P2P_HOST_EV_PING_FAILED,
+                          .conn = c,
+                          .peer = c->has_peer ? &c->peer : NULL,
+                          .err = err < 0 ? err : P2P_ERR_RESET,
+                          .reason = "connection closed"};
+    emit(h, &pev);
+  }
+  p2p_host_event ev = {.type = P2P_HOST_EV_CONN_CLOSED,
+                       .conn = c,
+                       .peer = c->has_peer ? &c->peer : NULL,
+                       .err = err,
+                       .reason = reason};
+  emit(h, &ev);
+  h->cfg.conn_close(h->cfg.ctx, c, err);
+}
+
+static void conn_release(p2p_conn *c) {
+  while (c->streams) {
+    p2p_stream *s = c->streams;
+    c->streams = s->next;
+    stream_release(s);
+  }
+  p2p_yamux_del(c->yamux);
+  p2p_noise_del(c->noise);
+  p2p_mss_del(c->mss1);
+  p2p_mss_del(c->mss2);
+  p2p_multiaddr_free(&c->remote);
+  free(c->backlog);
+  free(c);
+}
+
+/* Pushes every layer's output of `c` to its transport. */
+static void conn_flush(p2p_conn *c) {
+  p2p_host *h = c->h;
+  ssize_t n = 0;
+  int rc = 0;
+  c->dirty = 0;
+  if (c->closed)
+    return;
+  if (c->mss1)
+    while (rc == 0 && (n = p2p_mss_send(c->mss1, h->buf, sizeof h->buf)) > 0)
+      rc = h->cfg.conn_write(h->cfg.ctx, c, h->buf, (size_t)n);
+  if (rc == 0 && c->noise && !c->closed) {
+    if (p2p_noise_state(c->noise) == P2P_NOISE_ESTABLISHED) {
+      if (c->mss2)
+        while (rc == 0 &&
+               (n = p2p_mss_send(c->mss2, h->buf, sizeof h->buf)) > 0)
+          if (p2p_noise_write(c->noise, h->buf, (size_t)n) != n)
+            rc = P2P_ERR_NOMEM;
+      /* Stream-closed callbacks may run from p2p_yamux_send. */
+      while (rc == 0 && c->yamux && !c->closed &&
+             (n = p2p_yamux_send(c->yamux, h->buf, sizeof h->buf, h->now)) > 0)
+        if (p2p_noise_write(c->noise, h->buf, (size_t)n) != n)
+          rc = P2P_ERR_NOMEM;
+    }
+    while (rc == 0 && !c->closed &&
+           (n = p2p_noise_send(c->noise, h->buf, sizeof h->buf)) > 0)
+      rc = h->cfg.conn_write(h->cfg.ctx, c, h->buf, (size_t)n);
+    if (rc == 0 && n < 0)
+      rc = (int)n;
+  }
+  if (rc < 0)
+    conn_fail(c, rc, "transport write failed");
+}
+
+static void enter(p2p_host *h, uint64_t now) {
+  h->depth++;
+  h->now = now;
+}
+
+/* Leaves a public entry point; the outermost one flushes every connection
+ * and releases what died. */
+static void leave(p2p_host *h) {
+  if (h->depth > 1) {
+    h->depth--;
+    return;
+  }
+  for (int again = 1; again;) {
+    again = 0;
+    for (p2p_conn *c = h->conns; c; c = c->next)
+      if (c->dirty && !c->closed) {
+        conn_flush(c);
+        again = 1;
+      }
+  }
+  while (h->dead) {
+    p2p_stream *s = h->dead;
+    h->dead = s->next;
+    stream_release(s);
+  }
+  for (p2p_conn **pp = &h->conns; *pp;) {
+    p2p_conn *c = *pp;
+    if (c->freed) {
+      *pp = c->next;
+      conn_release(c);
+    } else {
+      pp = &c->next;
+    }
+  }
+  h->depth = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Identify. */
+
+static peer_entry *peer_find(const p2p_host *h, const p2p_peerid *id) {
+  for (peer_entry *e = h->peers; e; e = e->next)
+    if (p2p_peerid_equal(&e->id, id))
+      return e;
+  return NULL;
+}
+
+/* Exchanges two objects of the same type, byte for byte. */
+static void swap_mem(void *a, void *b, size_t n) {
+  uint8_t *x = a, *y = b;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t t = x[i];
+    x[i] = y[i];
+    y[i] = t;
+  }
+}
+
+#define SWAP(a, b) swap_mem(&(a), &(b), sizeof(a))
+
+/* Moves the fields a push carries into the stored message; `m` is left
+ * with what they replaced. */
+static void merge_push(p2p_identify_msg *e, p2p_identify_msg *m) {
+  if (m->has_public_key) {
+    e->has_public_key = 1;
+    e->public_key = m->public_key;
+  }
+  if (m->n_listen_addrs) {
+    SWAP(e->listen_addrs, m->listen_addrs);
+    SWAP(e->n_listen_addrs, m->n_listen_addrs);
+  }
+  if (m->n_protocols) {
+    SWAP(e->protocols, m->protocols);
+    SWAP(e->n_protocols, m->n_protocols);
+  }
+  if (m->has_observed_addr) {
+    SWAP(e->has_observed_addr, m->has_observed_addr);
+    SWAP(e->observed_addr, m->observed_addr);
+  }
+  if (m->protocol_version)
+    SWAP(e->protocol_version, m->protocol_version);
+  if (m->agent_version)
+    SWAP(e->agent_version, m->agent_version);
+  if (m->has_peer_record) {
+    SWAP(e->has_peer_record, m->has_peer_record);
+    SWAP(e->peer_record, m->peer_record);
+    SWAP(e->peer_record_signer, m->peer_record_signer);
+    SWAP(e->signed_peer_record, m->signed_peer_record);
+    SWAP(e->signed_peer_record_len, m->signed_peer_record_len);
+  }
+}
+
+/* An identify message (or push) of the peer of `c` arrived: check it is
+ * the authenticated peer's, store it and report it. Takes ownership. */
+static void got_identify(p2p_conn *c, p2p_identify_msg *m, int push) {
+  p2p_host *h = c->h;
+  if ((m->has_public_key &&
+       !p2p_peerid_matches_pubkey(&c->peer, &m->public_key)) ||
+      (m->has_peer_record &&
+       !p2p_peerid_equal(&m->peer_record.peer_id, &c->peer))) {
+    p2p_identify_msg_free(m);
+    conn_fail(c, P2P_ERR_PROTO, "identify is not the authenticated peer's");
+    return;
+  }
+  peer_entry *e = peer_find(h, &c->peer);
+  if (e == NULL) {
+    e = calloc(1, sizeof *e);
+    if (e == NULL) {
+      p2p_identify_msg_free(m);
+      conn_fail(c, P2P_ERR_NOMEM, "out of memory");
+      return;
+    }
+    e->id = c->peer;
+    e->next = h->peers;
+    h->peers = e;
+    e->msg = *m;
+  } else if (push) {
+    merge_push(&e->msg, m);
+    p2p_identify_msg_free(m);
+  } else {
+    p2p_identify_msg_free(&e->msg);
+    e->msg = *m;
+  }
+  memset(m, 0, sizeof *m);
+  p2p_host_event ev = {.type = P2P_HOST_EV_IDENTIFY,
+                       .conn = c,
+                       .peer = &c->peer,
+                       .identify = &e->msg};
+  emit(h, &ev);
+}
+
+/* Answers the peer's identify request. The requester reads messages until
+ * we close the stream (js-libp2p waits up to 5 s for that), but our FIN
+ * must not arrive in the same read as the answer: js-libp2p's
+ * multistream-select hands bytes it read ahead back to the stream after
+ * selecting, which fails once the FIN has closed it. So the half-close
+ * follows ID_FIN_DELAY_NS later (on_expiry), or at once when the peer
+ * half-closes first (on_fin). */
+static void serve_identify(p2p_stream *s) {
+  p2p_conn *c = s->conn;
+  p2p_host *h = c->h;
+  size_t np = 3 + h->n_handlers;
+  const char **protos = malloc(np * sizeof *protos);
+  uint8_t *rec = malloc(P2P_IDENTIFY_MAX_MSG_LEN);
+  uint8_t *msg = NULL;
+  ssize_t rl = 0, n = P2P_ERR_NOMEM;
+  if (protos && rec) {
+    protos[0] = P2P_IDENTIFY_PROTOCOL_ID;
+    protos[1] = P2P_IDENTIFY_PUSH_PROTOCOL_ID;
+    protos[2] = P2P_PING_PROTOCOL_ID;
+    for (size_t i = 0; i < h->n_handlers; i++)
+      protos[3 + i] = h->handlers[i].proto;
+    rl = p2p_identify_seal_record(&h->key, ++h->record_seq, h->addrs,
+                                  h->n_addrs, rec, P2P_IDENTIFY_MAX_MSG_LEN);
+    p2p_identify_info info = {
+        .public_key = h->pub,
+        .public_key_len = h->pub_len,
+        .listen_addrs = h->addrs,
+        .n_listen_addrs = h->n_addrs,
+        .protocols = protos,
+        .n_protocols = np,
+        .observed_addr = c->has_remote ? &c->remote : NULL,
+        .protocol_version = P2P_IDENTIFY_PROTOCOL_VERSION,
+        .agent_version = h->agent,
+        .signed_peer_record = rl > 0 ? rec : NULL,
+        .signed_peer_record_len = rl > 0 ? (size_t)rl : 0};
+    n = p2p_identify_build(&info, NULL, 0);
+    if (n > 0 && (msg = malloc((size_t)n)) != NULL)
+      n = p2p_identify_build(&info, msg, (size_t)n);
+    else if (n > 0)
+      n = P2P_ERR_NOMEM;
+  }
+  if (n > 0 && p2p_yamux_stream_write(c->yamux, s->id, msg, (size_t)n) != n)
+    n = P2P_ERR_LIMIT;
+  free(protos);
+  free(rec);
+  free(msg);
+  if (n < 0)
+    conn_fail(c, (int)n, "identify answer failed");
+  else
+    s->fin_at = h->now + ID_FIN_DELAY_NS;
+  c->dirty = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ping. */
+
+static void start_ping(p2p_stream *s) {
+  p2p_conn *c = s->conn;
+  p2p_host *h = c->h;
+  uint8_t buf[P2P_PING_PAYLOAD_LEN];
+  if (p2p_ping_client_start(&s->pc, h->cfg.rnd, h->now, buf, sizeof buf) !=
+          P2P_PING_PAYLOAD_LEN ||
+      p2p_yamux_stream_write(c->yamux, s->id, buf, sizeof buf) !=
+          P2P_PING_PAYLOAD_LEN) {
+    conn_fail(c, P2P_ERR_STATE, "ping start failed");
+    return;
+  }
+  c->dirty = 1;
+}
+
+/* Our ping failed without the connection failing: report it and drop the
+ * stream (a new ping opens a new one). */
+static void ping_fail(p2p_conn *c, int err, const char *reason) {
+  p2p_stream *s = c->ping;
+  c->ping_active = 0;
+  c->ping = NULL;
+  if (s) {
+    s->role = R_DISCARD;
+    ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
+    c->dirty = 1;
+  }
+  p2p_host_event ev = {.type = P2P_HOST_EV_PING_FAILED,
+                       .conn = c,
+                       .peer = &c->peer,
+                       .err = err,
+                       .reason = reason};
+  emit(c->h, &ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams. */
+
+static handler_entry *find_handler(p2p_host *h, const char *proto) {
+  for (size_t i = 0; i < h->n_handlers; i++)
+    if (strcmp(h->handlers[i].proto, proto) == 0)
+      return &h->handlers[i];
+  return NULL;
+}
+
+/* The stream's protocol was just selected. */
+static void stream_selected(p2p_stream *s) {
+  p2p_conn *c = s->conn;
+  p2p_host *h = c->h;
+  const char *sel = p2p_mss_selected(s->mss);
+  if (s->kind == K_OUT_PING) {
+    if (c->ping == s && c->ping_active)
+      start_ping(s);
+    return;
+  }
+  if (s->kind == K_OUT_APP) {
+    s->opened = 1;
+    if (s->hcb.on_open)
+      s->hcb.on_open(s->user, s, sel, h->now);
+    return;
+  }
+  if (s->kind != K_IN)
+    return;
+  if (strcmp(sel, P2P_IDENTIFY_PROTOCOL_ID) == 0) {
+    s->role = R_ID_SERVE;
+    serve_identify(s);
+  } else if (strcmp(sel, P2P_IDENTIFY_PUSH_PROTOCOL_ID) == 0) {
+    s->role = R_PUSH_IN;
+  } else if (strcmp(sel, P2P_PING_PROTOCOL_ID) == 0) {
+    s->role = R_PING_SERVE;
+  } else {
+    handler_entry *he = find_handler(h, sel);
+    if (he == NULL) { /* cannot happen: the listener only takes these */
+      conn_fail(c, P2P_ERR_INTERNAL, "selected protocol has no handler");
+      return;
+    }
+    s->role = R_APP;
+    s->hcb = he->hcb;
+    s->user = he->user;
+    s->opened = 1;
+    if (s->hcb.on_open)
+      s->hcb.on_open(s->user, s, sel, h->now);
+  }
+}
+
+/* Reads an identify message (request answer or push) from stream bytes. */
+static void stream_identify_bytes(p2p_stream *s, const uint8_t *d, size_t len) {
+  p2p_conn *c = s->conn;
+  if (p2p_identify_reader_done(&s->idr))
+    return; /* anything after the message is the peer's excess */
+  ssize_t used = p2p_identify_reader_recv(&s->idr, d, len);
+  if (used < 0) {
+    conn_fail(c, (int)used, "malformed identify message");
+    return;
+  }
+  if (!p2p_identify_reader_done(&s->idr))
+    return;
+  p2p_identify_msg m;
+  if (p2p_identify_reader_take(&s->idr, &m) < 0) {
+    conn_fail(c, P2P_ERR_INTERNAL, "identify reader");
+    return;
+  }
+  got_identify(c, &m, s->role == R_PUSH_IN);
+  /* The requester reads one message, then is done with the stream. */
+  if (!c->closed && s->kind == K_OUT_ID) {
+    ignore_rc(p2p_yamux_stream_close(c->yamux, s->id));
+    c->dirty = 1;
+  }
+}
+
+/* Protocol bytes on a stream, after its negotiation. */
+static void stream_bytes(p2p_stream *s, const uint8_t *d, size_t len) {
+  p2p_conn *c = s->conn;
+  p2p_host *h = c->h;
+  while (len > 0 && !c->closed && !s->dead) {
+    if (s->kind == K_OUT_ID || s->role == R_PUSH_IN) {
+      stream_identify_bytes(s, d, len);
+      return;
+    } else if (s->kind == K_OUT_PING && s->role != R_DISCARD) {
+      size_t used = 0;
+      uint64_t rtt = 0;
+      int r = p2p_ping_client_recv(&s->pc, d, len, h->now, &used, &rtt);
+      if (r < 0) {
+        conn_fail(c, r, "ping echo mismatch");
+        return;
+      }
+      d += used;
+      len -= used;
+      if (r == 1 && c->ping == s && c->ping_active) {
+        c->ping_active = 0;
+        p2p_host_event ev = {.type = P2P_HOST_EV_PING,
+                             .conn = c,
+                             .peer = &c->peer,
+                             .rtt_ns = rtt};
+        emit(h, &ev);
+      }
+      if (used == 0)
+        return;
+    } else if (s->role == R_PING_SERVE) {
+      uint8_t out[256];
+      size_t used = 0;
+      ssize_t n = p2p_ping_server_recv(&s->ps, d, len, out, sizeof out, &used);
+      if (n < 0 || (n > 0 && p2p_yamux_stream_write(c->yamux, s->id, out,
+                                                    (size_t)n) != n)) {
+        conn_fail(c, n < 0 ? (int)n : P2P_ERR_LIMIT, "ping answer failed");
+        return;
+      }
+      c->dirty = 1;
+      d += used;
+      len -= used;
+      if (used == 0)
+        return;
+    } else if (s->role == R_APP || s->kind == K_OUT_APP) {
+      if (s->hcb.on_data)
+        s->hcb.on_data(s->user, s, d, len, h->now);
+      return;
+    } else {
+      return; /* identify requests and abandoned streams carry nothing */
+    }
+  }
+}
+
+static void y_on_data(p2p_yamux *y, uint32_t id, const uint8_t *d, size_t len,
+                      void *user) {
+  p2p_conn *c = user;
+  p2p_stream *s = find_stream(c, id);
+  if (p2p_yamux_stream_consume(y, id, len) < 0 || s == NULL || c->closed)
+    return;
+  c->dirty = 1;
+  while (len > 0 && p2p_mss_state(s->mss) == P2P_MSS_NEGOTIATING) {
+    ssize_t used = p2p_mss_recv(s->mss, d, len);
+    if (used < 0) {
+      if (used == P2P_ERR_NOTFOUND) { /* no protocol in common */
+        ignore_rc(p2p_yamux_stream_reset(y, id));
+        stream_finish(s, P2P_ERR_NOTFOUND);
+        return;
+      }
+      conn_fail(c, (int)used, "stream protocol negotiation failed");
+      return;
+    }
+    if (stream_flush_mss(s) < 0) {
+      conn_fail(c, P2P_ERR_LIMIT, "stream write failed");
+      return;
+    }
+    d += used;
+    len -= (size_t)used;
+    if (p2p_mss_state(s->mss) == P2P_MSS_DONE) {
+      stream_selected(s);
+      break;
+    }
+    if (used == 0)
+      break;
+  }
+  if (len && !c->closed && !s->dead && p2p_mss_state(s->mss) == P2P_MSS_DONE)
+    stream_bytes(s, d, len);
+}
+
+static void y_on_open(p2p_yamux *y, uint32_t id, void *user) {
+  p2p_conn *c = user;
+  if (c->closed)
+    return;
+  if (stream_new(c, id, K_IN, NULL, 0) == NULL && !c->closed)
+    ignore_rc(p2p_yamux_stream_reset(y, id));
+}
+
+/* The peer half-closed a stream. */
+static void y_on_fin(p2p_yamux *y, uint32_t id, void *user) {
+  p2p_conn *c = user;
+  p2p_stream *s = find_stream(c, id);
+  if (s == NULL || c->closed)
+    return;
+  c->dirty = 1;
+  if (s->kind == K_IN) {
+    if (s->role == R_APP) {
+      if (s->hcb.on_fin)
+        s->hcb.on_fin(s->user, s, c->h->now);
+      return;
+    }
+    if (s->role == R_PUSH_IN) {
+      int rc = p2p_identify_reader_recv_eof(&s->idr);
+      if (rc < 0) {
+        conn_fail(c, rc, "truncated identify push");
+        return;
+      }
+    }
+    /* Our built-in services are done once the peer is. */
+    s->fin_at = 0;
+    ignore_rc(p2p_yamux_stream_close(y, id));
+  } else if (s->kind == K_OUT_APP) {
+    if (s->opened && s->hcb.on_fin)
+      s->hcb.on_fin(s->user, s, c->h->now);
+  } else if (s->kind == K_OUT_ID) {
+    if (!p2p_identify_reader_done(&s->idr)) {
+      int rc = p2p_identify_reader_recv_eof(&s->idr);
+      conn_fail(c, rc < 0 ? rc : P2P_ERR_PROTO,
+                "identify stream ended before the message");
+    }
+  } else if (s->kind == K_OUT_PING) {
+    if (c->ping == s && c->ping_active)
+      ping_fail(c, P2P_ERR_RESET, "ping stream closed by the peer");
+    else
+      ignore_rc(p2p_yamux_stream_close(y, id));
+  }
+}
+
+static void y_on_reset(p2p_yamux *y, uint32_t id, void *user) {
+  (void)y;
+  p2p_conn *c = user;
+  p2p_stream *s = find_stream(c, id);
+  if (s)
+    s->err = P2P_ERR_RESET;
+}
+
+static void y_on_closed(p2p_yamux *y, uint32_t id, void *user) {
+  (void)y;
+  p2p_conn *c = user;
+  p2p_stream *s = find_stream(c, id);
+  if (s)
+    stream_finish(s, s->err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection layers. */
+
+static void start_yamux(p2p_conn *c) {
+  p2p_host *h = c->h;
+  p2p_yamux_config cfg;
+  p2p_yamux_config_default(&cfg, c->outbound);
+  p2p_yamux_callbacks cb = {.on_stream_open = y_on_open,
+                            .on_data = y_on_data,
+                            .on_stream_fin = y_on_fin,
+                            .on_stream_reset = y_on_reset,
+                            .on_stream_closed = y_on_closed};
+  uint32_t id;
+  const char *idp[] = {P2P_IDENTIFY_PROTOCOL_ID};
+  if (p2p_yamux_new(&cfg, &cb, c, &c->yamux) < 0 ||
+      p2p_yamux_stream_open(c->yamux, &id) < 0) {
+    conn_fail(c, P2P_ERR_NOMEM, "yamux setup failed");
+    return;
+  }
+  if (stream_new(c, id, K_OUT_ID, idp, 1) == NULL) {
+    conn_fail(c, P2P_ERR_NOMEM, "identify stream setup failed");
+    return;
+  }
+  c->state = C_OPEN;
+  c->dirty = 1;
+  p2p_host_event ev = {
+      .type = P2P_HOST_EV_CONNECTED, .conn = c, .peer = &c->peer};
+  emit(h, &ev);
+}
+
+/* Noise just authenticated the peer. */
+static void secured(p2p_conn *c) {
+  p2p_host *h = c->h;
+  c->peer = *p2p_noise_remote_peer(c->noise);
+  c->has_peer = 1;
+  if (h->cfg.gate &&
+      h->cfg.gate(h->cfg.ctx, &c->peer, c->has_remote ? &c->remote : NULL)) {
+    conn_fail(c, P2P_ERR_REFUSED, "refused by the connection gater");
+    return;
+  }
+  /* Early muxer negotiation (libp2p noise spec): when both sides list
+   * stream muxers in the handshake's extensions, the muxer is the first of
+   * the initiator's (ours: yamux) that the responder also lists, and no
+   * multistream-select round follows. Otherwise the muxer is negotiated
+   * with multistream-select inside Noise. */
+  size_t nm = 0;
+  const char *const *rm = p2p_noise_remote_muxers(c->noise, &nm);
+  int early = 0;
+  for (size_t i = 0; i < nm; i++)
+    early |= strcmp(rm[i], YAMUX_PROTO) == 0;
+  if (early) {
+    start_yamux(c);
+    return;
+  }
+  const char *protos[] = {YAMUX_PROTO};
+  c->state = C_MUX_NEG;
+  if ((c->outbound ? p2p_mss_dialer_new(&c->mss2, protos, 1)
+                   : p2p_mss_listener_new(&c->mss2, protos, 1, NULL, NULL)) < 0)
+    conn_fail(c, P2P_ERR_NOMEM, "muxer negotiation setup failed");
+}
+
+/* Plaintext from Noise: multistream-select for the muxer, then yamux. */
+static void on_plain(p2p_conn *c, const uint8_t *d, size_t len) {
+  while (len > 0 && c->state == C_MUX_NEG && !c->closed) {
+    ssize_t used = p2p_mss_recv(c->mss2, d, len);
+    if (used < 0) {
+      conn_fail(c, (int)used, "muxer negotiation failed");
+      return;
+    }
+    d += used;
+    len -= (size_t)used;
+    if (p2p_mss_state(c->mss2) == P2P_MSS_DONE) {
+      start_yamux(c);
+      break;
+    }
+    if (used == 0) {
+      conn_flush(c); /* the answer queue is full: drain it */
+      if (c->closed)
+        return;
+    }
+  }
+  if (len == 0 || c->closed || c->yamux == NULL)
+    return;
+  int rc = p2p_yamux_recv(c->yamux, d, len, c->h->now);
+  if (rc < 0 && !c->closed) {
+    const char *r = p2p_yamux_error_reason(c->yamux);
+    conn_fail(c, rc, r ? r : "yamux failed");
+  }
+}
+
+static void conn_bytes(p2p_conn *c, const uint8_t *d, size_t len) {
+  p2p_host *h = c->h;
+  c->dirty = 1;
+  while (len > 0 && c->state == C_SEC_NEG && !c->closed) {
+    ssize_t used = p2p_mss_recv(c->mss1, d, len);
+    if (used < 0) {
+      conn_fail(c, (int)used, "security negotiation failed");
+      return;
+    }
+    d += used;
+    len -= (size_t)used;
+    if (p2p_mss_state(c->mss1) == P2P_MSS_DONE) {
+      const char *mux[] = {YAMUX_PROTO};
+      if (p2p_noise_new(c->outbound ? P2P_NOISE_INITIATOR : P2P_NOISE_RESPONDER,
+                        &h->key, c->has_expected ? &c->expected : NULL, mux, 1,
+                        h->cfg.rnd, &c->noise) < 0) {
+        conn_fail(c, P2P_ERR_NOMEM, "noise setup failed");
+        return;
+      }
+      c->state = C_NOISE;
+    } else if (used == 0) {
+      conn_flush(c);
+    }
+  }
+  uint8_t plain[16384];
+  while (len > 0 && !c->closed && c->noise) {
+    int was = p2p_noise_state(c->noise);
+    ssize_t used = p2p_noise_recv(c->noise, d, len);
+    if (used < 0) {
+      const char *r = p2p_noise_reason(c->noise);
+      conn_fail(c, (int)used, r && *r ? r : "noise failed");
+      return;
+    }
+    d += used;
+    len -= (size_t)used;
+    if (was != P2P_NOISE_ESTABLISHED &&
+        p2p_noise_state(c->noise) == P2P_NOISE_ESTABLISHED) {
+      secured(c);
+      if (c->closed)
+        return;
+    }
+    ssize_t n;
+    while (!c->closed &&
+           (n = p2p_noise_read(c->noise, plain, sizeof plain)) > 0)
+      on_plain(c, plain, (size_t)n);
+    if (used == 0 && (c->closed || p2p_noise_readable(c->noise) == 0))
+      break;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API. */
+
+int p2p_host_new(const p2p_host_config *cfg, p2p_host **out) {
+  if (out == NULL)
+    return P2P_ERR_INVALID;
+  *out = NULL;
+  if (cfg == NULL || cfg->key == NULL || cfg->key->type != P2P_KEY_ED25519 ||
+      cfg->rnd == NULL || cfg->rnd->fill == NULL || cfg->conn_write == NULL ||
+      cfg->conn_close == NULL ||
+      (cfg->n_listen_addrs > 0 && cfg->listen_addrs == NULL) ||
+      (cfg->agent_version && (cfg->agent_version[0] == '\0' ||
+                              strlen(cfg->agent_version) > MAX_AGENT_LEN)))
+    return P2P_ERR_INVALID;
+  p2p_host *h = calloc(1, sizeof *h);
+  if (h == NULL)
+    return P2P_ERR_NOMEM;
+  h->cfg = *cfg;
+  h->key = *cfg->key;
+  h->cfg.key = &h->key;
+  if (h->cfg.handshake_timeout_ns == 0)
+    h->cfg.handshake_timeout_ns = DEFAULT_TIMEOUT_NS;
+  if (h->cfg.ping_timeout_ns == 0)
+    h->cfg.ping_timeout_ns = DEFAULT_TIMEOUT_NS;
+  int rc = 0;
+  ssize_t pl = p2p_pubkey_marshal(&h->key.pub, h->pub, sizeof h->pub);
+  if (pl < 0 || p2p_peerid_from_pubkey(&h->key.pub, &h->self) < 0)
+    rc = P2P_ERR_INVALID;
+  h->pub_len = pl > 0 ? (size_t)pl : 0;
+  const char *agent =
+      cfg->agent_version ? cfg->agent_version : "p2plab/" P2PLAB_VERSION;
+  if (rc == 0 && (h->agent = malloc(strlen(agent) + 1)) == NULL)
+    rc = P2P_ERR_NOMEM;
+  if (rc == 0)
+    strcpy(h->agent, agent);
+  h->cfg.agent_version = h->agent;
+  if (rc == 0 && cfg->n_listen_addrs) {
+    h->addrs = calloc(cfg->n_listen_addrs, sizeof *h->addrs);
+    if (h->addrs == NULL)
+      rc = P2P_ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < cfg->n_listen_addrs; i++) {
+      rc = p2p_multiaddr_from_bytes(cfg->listen_addrs[i].bytes,
+                                    cfg->listen_addrs[i].len, &h->addrs[i]);
+      h->n_addrs = i + 1;
+    }
+  }
+  h->cfg.listen_addrs = h->addrs;
+  if (rc < 0) {
+    p2p_host_del(h);
+    return rc;
+  }
+  *out = h;
+  return 0;
+}
+
+void p2p_host_del(p2p_host *h) {
+  if (h == NULL)
+    return;
+  while (h->conns) {
+    p2p_conn *c = h->conns;
+    h->conns = c->next;
+    conn_release(c);
+  }
+  while (h->dead) {
+    p2p_stream *s = h->dead;
+    h->dead = s->next;
+    stream_release(s);
+  }
+  while (h->peers) {
+    peer_entry *e = h->peers;
+    h->peers = e->next;
+    p2p_identify_msg_free(&e->msg);
+    free(e);
+  }
+  for (size_t i = 0; i < h->n_handlers; i++)
+    free(h->handlers[i].proto);
+  free(h->handlers);
+  for (size_t i = 0; i < h->n_addrs; i++)
+    p2p_multiaddr_free(&h->addrs[i]);
+  free(h->addrs);
+  free(h->agent);
+  p2p_privkey_clear(&h->key);
+  free(h);
+}
+
+const p2p_peerid *p2p_host_peer_id(const p2p_host *h) {
+  return &h->self;
+}
+
+int p2p_host_tcp_target(const p2p_multiaddr *ma, uint32_t *ip, uint16_t *port,
+                        p2p_peerid *peer, int *has_peer) {
+  if (ma == NULL || ip == NULL || port == NULL)
+    return P2P_ERR_INVALID;
+  size_t pos = 0;
+  p2p_ma_component comp;
+  int i = 0, got_peer = 0;
+  p2p_peerid pid;
+  memset(&pid, 0, sizeof pid);
+  uint32_t a = 0;
+  uint16_t p = 0;
+  int rc;
+  while ((rc = p2p_multiaddr_next(ma, &pos, &comp)) == 1) {
+    if (i == 0 && comp.code == P2P_MA_IP4 && comp.value_len == 4) {
+      a = (uint32_t)comp.value[0] << 24 | (uint32_t)comp.value[1] << 16 |
+          (uint32_t)comp.value[2] << 8 | comp.value[3];
+    } else if (i == 1 && comp.code == P2P_MA_TCP && comp.value_len == 2) {
+      p = (uint16_t)(comp.value[0] << 8 | comp.value[1]);
+    } else if (i == 2 && comp.code == P2P_MA_P2P) {
+      if (p2p_peerid_from_bytes(comp.value, comp.value_len, &pid) < 0)
+        return P2P_ERR_INVALID;
+      got_peer = 1;
+    } else {
+      return P2P_ERR_INVALID;
+    }
+    i++;
+  }
+  if (rc < 0 || i < 2)
+    return P2P_ERR_INVALID;
+  *ip = a;
+  *port = p;
+  if (peer && got_peer)
+    *peer = pid;
+  if (has_peer)
+    *has_peer = got_peer;
+  return 0;
+}
+
+int p2p_host_conn_new(p2p_host *h, int outbound, const p2p_peerid *expected,
+                      const p2p_multiaddr *remote, void *user, uint64_t now,
+                      p2p_conn **out) {
+  if (h == NULL || out == NULL)
+    return P2P_ERR_INVALID;
+  *out = NULL;
+  p2p_conn *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return P2P_ERR_NOMEM;
+  c->h = h;
+  c->outbound = outbound != 0;
+  c->user = user;
+  if (expected && outbound) {
+    c->expected = *expected;
+    c->has_expected = 1;
+  }
+  int rc = 0;
+  if (remote && remote->len) {
+    rc = p2p_multiaddr_copy(remote, &c->remote);
+    c->has_remote = rc == 0;
+  }
+  const char *sec[] = {P2P_NOISE_PROTOCOL_ID};
+  if (rc == 0)
+    rc = outbound ? p2p_mss_dialer_new(&c->mss1, sec, 1)
+                  : p2p_mss_listener_new(&c->mss1, sec, 1, NULL, NULL);
+  if (rc < 0) {
+    conn_release(c);
+    return rc;
+  }
+  c->hs_deadline = now + h->cfg.handshake_timeout_ns;
+  c->dirty = 1;
+  c->next = h->conns;
+  h->conns = c;
+  *out = c;
+  enter(h, now);
+  leave(h);
+  return 0;
+}
+
+void p2p_host_conn_recv(p2p_host *h, p2p_conn *c, const uint8_t *buf,
+                        size_t len, uint64_t now) {
+  if (h == NULL || c == NULL || c->closed || c->freed)
+    return;
+  if (buf == NULL || len == 0)
+    return;
+  if (c->receiving) {
+    /* Called from a callback while this connection's input is being
+     * processed (yamux forbids nested p2p_yamux_recv): queue the bytes
+     * for the outer call. */
+    uint8_t *nb = realloc(c->backlog, c->backlog_len + len);
+    if (nb == NULL) {
+      enter(h, now);
+      conn_fail(c, P2P_ERR_NOMEM, "out of memory");
+      leave(h);
+      return;
+    }
+    memcpy(nb + c->backlog_len, buf, len);
+    c->backlog = nb;
+    c->backlog_len += len;
+    return;
+  }
+  enter(h, now);
+  c->receiving = 1;
+  conn_bytes(c, buf, len);
+  while (c->backlog_len && !c->closed) {
+    uint8_t *b = c->backlog;
+    size_t bl = c->backlog_len;
+    c->backlog = NULL;
+    c->backlog_len = 0;
+    conn_bytes(c, b, bl);
+    free(b);
+  }
+  c->receiving = 0;
+  leave(h);
+}
+
+void p2p_host_conn_eof(p2p_host *h, p2p_conn *c, int err, uint64_t now) {
+  if (h == NULL || c == NULL || c->closed || c->freed)
+    return;
+  enter(h, now);
+  conn_fail(c, err,
+            err < 0 ? "transport failed" : "connection closed by the peer");
+  leave(h);
+}
+
+void p2p_host_conn_free(p2p_host *h, p2p_conn *c) {
+  if (h == NULL || c == NULL)
+    return;
+  c->closed = 1; /* no callbacks from now on */
+  if (h->depth > 0) {
+    c->freed = 1; /* released when the outermost call returns */
+    return;
+  }
+  for (p2p_conn **pp = &h->conns; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  conn_release(c);
+}
+
+void *p2p_host_conn_user(const p2p_conn *c) {
+  return c ? c->user : NULL;
+}
+
+const p2p_peerid *p2p_host_conn_peer(const p2p_conn *c) {
+  return c && c->has_peer ? &c->peer : NULL;
+}
+
+int p2p_host_ping(p2p_host *h, p2p_conn *c, uint64_t now) {
+  if (h == NULL || c == NULL)
+    return P2P_ERR_INVALID;
+  if (c->closed || c->state != C_OPEN || c->ping_active)
+    return P2P_ERR_STATE;
+  enter(h, now);
+  int rc = 0;
+  c->ping_active = 1;
+  c->ping_deadline = now + h->cfg.ping_timeout_ns;
+  if (c->ping == NULL) {
+    uint32_t id;
+    const char *pp[] = {P2P_PING_PROTOCOL_ID};
+    rc = p2p_yamux_stream_open(c->yamux, &id);
+    if (rc == 0 && (c->ping = stream_new(c, id, K_OUT_PING, pp, 1)) == NULL)
+      rc = P2P_ERR_NOMEM;
+    if (rc < 0)
+      c->ping_active = 0;
+  } else if (p2p_mss_state(c->ping->mss) == P2P_MSS_DONE) {
+    start_ping(c->ping);
+  }
+  leave(h);
+  return rc;
+}
+
+const p2p_identify_msg *p2p_host_peer_info(const p2p_host *h,
+                                           const p2p_peerid *peer) {
+  if (h == NULL || peer == NULL)
+    return NULL;
+  const peer_entry *e = peer_find(h, peer);
+  return e ? &e->msg : NULL;
+}
+
+int p2p_host_handle(p2p_host *h, const char *proto,
+                    const p2p_stream_handler *handler, void *user) {
+  if (h == NULL || proto == NULL || handler == NULL || proto[0] == '\0' ||
+      strlen(proto) > P2P_MSS_MAX_PROTO_LEN || strchr(proto, '\n'))
+    return P2P_ERR_INVALID;
+  if (find_handler(h, proto) || strcmp(proto, P2P_IDENTIFY_PROTOCOL_ID) == 0 ||
+      strcmp(proto, P2P_IDENTIFY_PUSH_PROTOCOL_ID) == 0 ||
+      strcmp(proto, P2P_PING_PROTOCOL_ID) == 0)
+    return P2P_ERR_EXISTS;
+  handler_entry *hs =
+      realloc(h->handlers, (h->n_handlers + 1) * sizeof *h->handlers);
+  if (hs == NULL)
+    return P2P_ERR_NOMEM;
+  h->handlers = hs;
+  char *copy = malloc(strlen(proto) + 1);
+  if (copy == NULL)
+    return P2P_ERR_NOMEM;
+  strcpy(copy, proto);
+  hs[h->n_handlers++] =
+      (handler_entry){.proto = copy, .hcb = *handler, .user = user};
+  return 0;
+}
+
+int p2p_host_stream_open(p2p_host *h, p2p_conn *c, const char *const *protos,
+                         size_t n, const p2p_stream_handler *handler,
+                         void *user, uint64_t now, p2p_stream **out) {
+  if (h == NULL || c == NULL || protos == NULL || n == 0 || handler == NULL ||
+      out == NULL)
+    return P2P_ERR_INVALID;
+  *out = NULL;
+  if (c->closed || c->state != C_OPEN)
+    return P2P_ERR_STATE;
+  enter(h, now);
+  uint32_t id;
+  int rc = p2p_yamux_stream_open(c->yamux, &id);
+  p2p_stream *s = NULL;
+  if (rc == 0) {
+    s = stream_new(c, id, K_OUT_APP, protos, n);
+    if (s == NULL) {
+      rc = c->closed ? P2P_ERR_STATE : P2P_ERR_INVALID;
+      if (!c->closed)
+        ignore_rc(p2p_yamux_stream_reset(c->yamux, id));
+    }
+  }
+  if (s) {
+    s->hcb = *handler;
+    s->user = user;
+    *out = s;
+  }
+  leave(h);
+  return rc;
+}
+
+ssize_t p2p_host_stream_write(p2p_stream *s, const uint8_t *buf, size_t len,
+                              uint64_t now) {
+  if (s == NULL || (buf == NULL && len))
+    return P2P_ERR_INVALID;
+  p2p_conn *c = s->conn;
+  if (s->dead || c->closed || !s->opened)
+    return P2P_ERR_STATE;
+  enter(c->h, now);
+  ssize_t n = p2p_yamux_stream_write(c->yamux, s->id, buf, len);
+  c->dirty = 1;
+  leave(c->h);
+  return n;
+}
+
+int p2p_host_stream_close(p2p_stream *s, uint64_t now) {
+  if (s == NULL)
+    return P2P_ERR_INVALID;
+  p2p_conn *c = s->conn;
+  if (s->dead || c->closed)
+    return P2P_ERR_STATE;
+  enter(c->h, now);
+  int rc = p2p_yamux_stream_close(c->yamux, s->id);
+  c->dirty = 1;
+  leave(c->h);
+  return rc;
+}
+
+void p2p_host_stream_reset(p2p_stream *s, uint64_t now) {
+  if (s == NULL || s->dead || s->conn->closed)
+    return;
+  p2p_conn *c = s->conn;
+  enter(c->h, now);
+  s->err = P2P_ERR_RESET;
+  ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
+  c->dirty = 1;
+  leave(c->h);
+}
+
+uint64_t p2p_host_expiry(const p2p_host *h) {
+  uint64_t t = UINT64_MAX;
+  if (h == NULL)
+    return t;
+  for (const p2p_conn *c = h->conns; c; c = c->next) {
+    if (c->closed)
+      continue;
+    if (c->state != C_OPEN && c->hs_deadline < t)
+      t = c->hs_deadline;
+    if (c->ping_active && c->ping_deadline < t)
+      t = c->ping_deadline;
+    for (const p2p_stream *st = c->streams; st; st = st->next)
+      if (!st->dead && st->fin_at && st->fin_at < t)
+        t = st->fin_at;
+  }
+  return t;
+}
+
+void p2p_host_on_expiry(p2p_host *h, uint64_t now) {
+  if (h == NULL)
+    return;
+  enter(h, now);
+  for (p2p_conn *c = h->conns; c; c = c->next) {
+    if (c->closed)
+      continue;
+    if (c->state != C_OPEN && c->hs_deadline <= now) {
+      conn_fail(c, P2P_ERR_TIMEOUT, "handshake timed out");
+      continue;
+    }
+    if (c->ping_active && c->ping_deadline <= now)
+      ping_fail(c, P2P_ERR_TIMEOUT, "ping timed out");
+    for (p2p_stream *st = c->streams; st && !c->closed; st = st->next) {
+      if (st->dead || st->fin_at == 0 || st->fin_at > now)
+        continue;
+      st->fin_at = 0;
+      ignore_rc(p2p_yamux_stream_close(c->yamux, st->id));
+      c->dirty = 1;
+    }
+  }
+  leave(h);
+}
