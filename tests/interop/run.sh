@@ -47,7 +47,8 @@ p2plab="$build/p2plab"
 "$p2plab" node --dial "$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/js.log" | head -1)" \
   --identify --ping 3 >"$tmp/node1.log" 2>"$tmp/node1.err" \
   || fail "p2plab node dialling js: $(cat "$tmp/node1.log" "$tmp/node1.err")"
-grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/node1.log" || fail "p2plab node did not identify js: $(cat "$tmp/node1.log")"
+grep -q '"event":"identify".*"agent":"js-libp2p/.*"protocols":\[.*"/ipfs/id/1.0.0".*"/ipfs/ping/1.0.0"' "$tmp/node1.log" \
+  || fail "p2plab node did not identify js (agent, protocols): $(cat "$tmp/node1.log")"
 [ "$(grep -c '"event":"ping","rtt_ms"' "$tmp/node1.log")" -eq 3 ] || fail "p2plab node pings: $(cat "$tmp/node1.log")"
 echo "ok: p2plab node dials js-libp2p: identify and 3 pings"
 
@@ -59,9 +60,11 @@ naddr=$(sed -n 's/.*"addrs":\["\([^"]*\)".*/\1/p' "$tmp/node2.log" | head -1)
 [ -n "$naddr" ] || fail "p2plab node did not listen: $(cat "$tmp/node2.log" "$tmp/node2.err")"
 timeout 30 node "$here/peer.mjs" --dial "$naddr" --identify --ping 3 >"$tmp/jsd2.log" 2>&1 \
   || fail "js dialling p2plab node: $(cat "$tmp/jsd2.log")"
-grep -q '"event":"identify".*"agent":"p2plab/' "$tmp/jsd2.log" || fail "js did not identify p2plab node: $(cat "$tmp/jsd2.log")"
+grep -q '"event":"identify".*"agent":"p2plab/.*"protocols":\["/ipfs/id/1.0.0","/ipfs/id/push/1.0.0","/ipfs/ping/1.0.0"\]' "$tmp/jsd2.log" \
+  || fail "js did not identify p2plab node (agent, protocols): $(cat "$tmp/jsd2.log")"
 [ "$(grep -c '"event":"ping"' "$tmp/jsd2.log")" -eq 3 ] || fail "js pings of p2plab node: $(cat "$tmp/jsd2.log")"
-grep -q '"event":"identify".*"agent":"js-libp2p/' "$tmp/node2.log" || fail "p2plab node did not identify the js dialler: $(cat "$tmp/node2.log")"
+grep -q '"event":"identify".*"agent":"js-libp2p/.*"/ipfs/ping/1.0.0"' "$tmp/node2.log" \
+  || fail "p2plab node did not identify the js dialler: $(cat "$tmp/node2.log")"
 kill "$npid" 2>/dev/null; wait "$npid" 2>/dev/null
 # --seed gives the same peer ID every time.
 "$p2plab" node --listen /ip4/127.0.0.1/tcp/0 --seed 7 --timeout 1 >"$tmp/node3.log" 2>&1
