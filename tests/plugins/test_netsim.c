@@ -1,6 +1,7 @@
 /* Tests for the netsim backend (plugins/netsim/netsim.c), driven through
  * the backend ABI exactly as the simulator drives it. */
 #include "fixture.h"
+#include "tcp_end.h"
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,98 +431,6 @@ END_TEST
 
 /* --- TCP --------------------------------------------------------------- */
 
-typedef struct tcp_end {
-  p2plab_backend *b;
-  p2plab_tcp *conn;
-  int connected, closed, eof;
-  int close_err;
-  uint64_t connected_at;
-  uint8_t *rx;
-  size_t rx_len, rx_cap;
-  const uint8_t *tx; /* sent on connect (or accept), then shutdown */
-  size_t tx_len;
-  int echo_shutdown; /* shut down when the peer's EOF arrives */
-} tcp_end;
-
-static void end_data(void *ctx, p2plab_tcp *c, const uint8_t *buf, size_t len,
-                     uint64_t now) {
-  tcp_end *e = ctx;
-  (void)c;
-  (void)now;
-  if (e->rx_len + len > e->rx_cap) {
-    e->rx_cap = (e->rx_len + len) * 2;
-    e->rx = realloc(e->rx, e->rx_cap);
-    ck_assert_ptr_nonnull(e->rx);
-  }
-  memcpy(e->rx + e->rx_len, buf, len);
-  e->rx_len += len;
-}
-
-static void end_start(tcp_end *e, p2plab_tcp *c) {
-  if (e->tx_len) {
-    ck_assert_int_eq(api->tcp_send(c, e->tx, e->tx_len), 0);
-    ck_assert_int_eq(api->tcp_shutdown(c), 0);
-  }
-}
-
-static void end_connect(void *ctx, p2plab_tcp *c, uint64_t now) {
-  tcp_end *e = ctx;
-  e->connected = 1;
-  e->connected_at = now;
-  e->conn = c;
-  end_start(e, c);
-}
-
-static void end_eof(void *ctx, p2plab_tcp *c, uint64_t now) {
-  tcp_end *e = ctx;
-  (void)now;
-  e->eof = 1;
-  if (e->echo_shutdown)
-    ck_assert_int_eq(api->tcp_shutdown(c), 0);
-}
-
-static void end_close(void *ctx, p2plab_tcp *c, int err, uint64_t now) {
-  tcp_end *e = ctx;
-  (void)c;
-  (void)now;
-  e->closed++;
-  e->close_err = err;
-  e->conn = NULL;
-}
-
-static const p2plab_tcp_callbacks end_cbs = {
-    .on_connect = end_connect,
-    .on_data = end_data,
-    .on_eof = end_eof,
-    .on_close = end_close,
-};
-
-static void on_accept(void *ctx, p2plab_tcp_listener *l, p2plab_tcp *c,
-                      const p2plab_addr *remote,
-                      const p2plab_tcp_callbacks **cbs, void **cb_ctx,
-                      uint64_t now) {
-  tcp_end *e = ctx;
-  (void)l;
-  (void)remote;
-  e->connected = 1;
-  e->connected_at = now;
-  e->conn = c;
-  *cbs = &end_cbs;
-  *cb_ctx = e;
-  end_start(e, c);
-}
-
-static uint8_t *pattern(size_t n, uint32_t seed) {
-  uint8_t *p = malloc(n);
-  ck_assert_ptr_nonnull(p);
-  uint32_t x = seed;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1103515245u + 12345u;
-    p[i] = (uint8_t)(x >> 16);
-  }
-  return p;
-}
-
 static void tcp_transfer(uint32_t loss_ppm, size_t n) {
   p2plab_backend *b = world(7, MS(10));
   p2plab_link_config l = {.latency_ns = MS(5),
@@ -533,19 +442,21 @@ static void tcp_transfer(uint32_t loss_ppm, size_t n) {
   static tcp_end client, server;
   memset(&client, 0, sizeof client);
   memset(&server, 0, sizeof server);
-  uint8_t *up = pattern(n, 1), *down = pattern(n, 2);
+  uint8_t *up = tcp_end_pattern(n, 1), *down = tcp_end_pattern(n, 2);
   client.tx = up;
   client.tx_len = n;
   server.tx = down;
   server.tx_len = n;
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, s, 443, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, s, 443, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr bound;
   ck_assert_int_eq(api->tcp_listener_addr(lst, &bound), 0);
   ck_assert_uint_eq(bound.port, 443);
   p2plab_addr to = pub(b, s, 443);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   api->run_until(b, MS(120000));
   ck_assert_int_eq(client.connected, 1);
   ck_assert_int_eq(server.connected, 1);
@@ -591,7 +502,8 @@ START_TEST(test_netsim_tcp_closed_port_answers_rst) {
   memset(&client, 0, sizeof client);
   p2plab_addr to = pub(b, s, 9999);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   api->run_until(b, MS(100));
   ck_assert_int_eq(client.connected, 0);
   ck_assert_int_eq(client.closed, 1);
@@ -614,14 +526,16 @@ START_TEST(test_netsim_tcp_simultaneous_open_through_two_nats) {
   static tcp_end ea, ec;
   memset(&ea, 0, sizeof ea);
   memset(&ec, 0, sizeof ec);
-  uint8_t *msg = pattern(5000, 3);
+  uint8_t *msg = tcp_end_pattern(5000, 3);
   ea.tx = msg;
   ea.tx_len = 5000;
-  ec.echo_shutdown = 1;
+  ec.shut_on_eof = 1;
   p2plab_addr to_c = pub(b, c, 6001), to_a = pub(b, a, 6000);
   p2plab_tcp *ca, *cc;
-  ck_assert_int_eq(api->tcp_connect(b, a, 6000, &to_c, &end_cbs, &ea, &ca), 0);
-  ck_assert_int_eq(api->tcp_connect(b, c, 6001, &to_a, &end_cbs, &ec, &cc), 0);
+  ck_assert_int_eq(api->tcp_connect(b, a, 6000, &to_c, &tcp_end_cbs, &ea, &ca),
+                   0);
+  ck_assert_int_eq(api->tcp_connect(b, c, 6001, &to_a, &tcp_end_cbs, &ec, &cc),
+                   0);
   api->run_until(b, MS(5000));
   ck_assert_int_eq(ea.connected, 1);
   ck_assert_int_eq(ec.connected, 1);
@@ -647,10 +561,10 @@ START_TEST(test_netsim_tcp_unsolicited_syn_through_nat_times_out) {
   memset(&ea, 0, sizeof ea);
   memset(&en, 0, sizeof en);
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, n, 7000, on_accept, &en, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, n, 7000, tcp_end_accept, &en, &lst), 0);
   p2plab_addr to = pub(b, n, 7000);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &end_cbs, &ea, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, a, 0, &to, &tcp_end_cbs, &ea, &c), 0);
   api->run_until(b, MS(200000));
   ck_assert_int_eq(en.connected, 0);
   ck_assert_int_eq(ea.closed, 1);
@@ -706,10 +620,12 @@ START_TEST(test_netsim_destroy_frees_packets_in_flight) {
   for (int i = 0; i < 100; i++)
     send_tag(sa, &to, (uint32_t)i, 500);
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, s, 443, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, s, 443, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr t443 = pub(b, s, 443);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, a, 0, &t443, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, a, 0, &t443, &tcp_end_cbs, &client, &c),
+                   0);
   api->run_until(b, MS(120)); /* connected, with segments in flight */
   ck_assert_int_eq(client.connected, 1);
   ck_assert_int_eq(api->tcp_send(c, (const uint8_t *)"hello", 5), 0);
@@ -717,10 +633,15 @@ START_TEST(test_netsim_destroy_frees_packets_in_flight) {
 }
 END_TEST
 
+static void setup(void) {
+  fx_netsim_setup();
+  tcp_end_use(fx_api);
+}
+
 static Suite *netsim_suite(void) {
   Suite *s = suite_create("netsim");
   TCase *tc = tcase_create("netsim");
-  tcase_add_checked_fixture(tc, fx_netsim_setup, fx_netsim_teardown);
+  tcase_add_checked_fixture(tc, setup, fx_netsim_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc,
                  test_netsim_udp_delay_is_links_plus_core_plus_serialisation);

@@ -3,6 +3,7 @@
  * a deadline a few seconds ahead, and no test asserts how late something
  * happened (only that it did not happen early, and within a generous 5 s). */
 #include "fixture.h"
+#include "tcp_end.h"
 #include <check.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ static void setup(void) {
   ck_assert_msg(p2plab_plugin_load("posix", &plugin, err, sizeof err) == 0,
                 "%s", err);
   api = p2plab_plugin_api(plugin);
+  tcp_end_use(api);
 }
 
 static void teardown(void) {
@@ -273,110 +275,6 @@ END_TEST
 
 /* --- TCP ----------------------------------------------------------------- */
 
-typedef struct tcp_end {
-  p2plab_backend *b;
-  p2plab_tcp *conn;
-  int connected, eof, closed, close_err;
-  uint8_t *rx;
-  size_t rx_len, rx_cap;
-  const uint8_t *tx; /* sent on connect (or accept), then shut down */
-  size_t tx_len;
-  int shut_on_eof; /* reply `reply` and shut down when the peer's FIN comes */
-  const char *reply;
-  int greet;         /* send "hi" on accept */
-  int abort_on_data; /* tcp_abort from inside on_data */
-  p2plab_addr remote;
-} tcp_end;
-
-static void end_data(void *ctx, p2plab_tcp *c, const uint8_t *buf, size_t len,
-                     uint64_t now) {
-  tcp_end *e = ctx;
-  (void)now;
-  if (e->rx_len + len > e->rx_cap) {
-    e->rx_cap = (e->rx_len + len) * 2;
-    e->rx = realloc(e->rx, e->rx_cap);
-    ck_assert_ptr_nonnull(e->rx);
-  }
-  memcpy(e->rx + e->rx_len, buf, len);
-  e->rx_len += len;
-  if (e->abort_on_data) {
-    api->tcp_abort(c);
-    e->conn = NULL;
-    e->closed = -1; /* done, without an on_close */
-  }
-}
-
-static void end_start(tcp_end *e, p2plab_tcp *c) {
-  if (e->tx_len) {
-    ck_assert_int_eq(api->tcp_send(c, e->tx, e->tx_len), 0);
-    ck_assert_int_eq(api->tcp_shutdown(c), 0);
-  }
-  if (e->greet)
-    ck_assert_int_eq(api->tcp_send(c, (const uint8_t *)"hi", 2), 0);
-}
-
-static void end_connect(void *ctx, p2plab_tcp *c, uint64_t now) {
-  tcp_end *e = ctx;
-  (void)now;
-  e->connected = 1;
-  e->conn = c;
-  end_start(e, c);
-}
-
-static void end_eof(void *ctx, p2plab_tcp *c, uint64_t now) {
-  tcp_end *e = ctx;
-  (void)now;
-  e->eof = 1;
-  if (e->shut_on_eof) {
-    if (e->reply)
-      ck_assert_int_eq(
-          api->tcp_send(c, (const uint8_t *)e->reply, strlen(e->reply)), 0);
-    ck_assert_int_eq(api->tcp_shutdown(c), 0);
-  }
-}
-
-static void end_close(void *ctx, p2plab_tcp *c, int err, uint64_t now) {
-  tcp_end *e = ctx;
-  (void)c;
-  (void)now;
-  e->closed++;
-  e->close_err = err;
-  e->conn = NULL;
-}
-
-static const p2plab_tcp_callbacks end_cbs = {
-    .on_connect = end_connect,
-    .on_data = end_data,
-    .on_eof = end_eof,
-    .on_close = end_close,
-};
-
-static void on_accept(void *ctx, p2plab_tcp_listener *l, p2plab_tcp *c,
-                      const p2plab_addr *remote,
-                      const p2plab_tcp_callbacks **cbs, void **cb_ctx,
-                      uint64_t now) {
-  tcp_end *e = ctx;
-  (void)l;
-  (void)now;
-  e->connected = 1;
-  e->conn = c;
-  e->remote = *remote;
-  *cbs = &end_cbs;
-  *cb_ctx = e;
-  end_start(e, c);
-}
-
-static uint8_t *pattern(size_t n, uint32_t seed) {
-  uint8_t *p = malloc(n);
-  ck_assert_ptr_nonnull(p);
-  uint32_t x = seed;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1103515245u + 12345u;
-    p[i] = (uint8_t)(x >> 16);
-  }
-  return p;
-}
-
 static int both_closed(const tcp_end *a, const tcp_end *c) {
   return a->closed != 0 && c->closed != 0;
 }
@@ -398,17 +296,19 @@ START_TEST(test_posix_tcp_echoes_one_megabyte_both_ways_and_closes) {
   static tcp_end client, server;
   memset(&client, 0, sizeof client);
   memset(&server, 0, sizeof server);
-  uint8_t *up = pattern(n, 1), *down = pattern(n, 2);
+  uint8_t *up = tcp_end_pattern(n, 1), *down = tcp_end_pattern(n, 2);
   client.tx = up;
   client.tx_len = n;
   server.tx = down;
   server.tx_len = n;
   uint16_t port = free_tcp_port();
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, port, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   run_until_closed(b, &client, &server);
   ck_assert_int_eq(client.connected, 1);
   ck_assert_int_eq(server.connected, 1);
@@ -444,10 +344,12 @@ START_TEST(test_posix_tcp_half_close_then_reply_then_close_both_sides) {
   server.reply = "answer";
   uint16_t port = free_tcp_port();
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, port, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   /* Before the loop runs nothing has been reported. */
   ck_assert_int_eq(client.connected, 0);
   p2plab_addr ra;
@@ -478,13 +380,14 @@ START_TEST(test_posix_listener_on_port_zero_reports_its_port) {
   memset(&client, 0, sizeof client);
   memset(&server, 0, sizeof server);
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, h, 0, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, 0, tcp_end_accept, &server, &lst), 0);
   p2plab_addr at;
   ck_assert_int_eq(api->tcp_listener_addr(lst, &at), 0);
   ck_assert_uint_eq(at.ip.v4, LOOPBACK);
   ck_assert_uint_ne(at.port, 0);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &at, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &at, &tcp_end_cbs, &client, &c),
+                   0);
   run_until_flag(b, &server.connected);
   ck_assert_int_eq(server.connected, 1);
   api->tcp_listener_close(lst);
@@ -499,7 +402,8 @@ START_TEST(test_posix_tcp_connect_to_closed_port_is_refused) {
   memset(&client, 0, sizeof client);
   p2plab_addr to = local(free_tcp_port());
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   ck_assert_int_eq(client.closed, 0); /* reported from the loop only */
   run_until_flag(b, &client.closed);
   ck_assert_int_eq(client.connected, 0);
@@ -519,10 +423,12 @@ START_TEST(test_posix_tcp_abort_inside_on_data_resets_the_peer) {
   client.abort_on_data = 1; /* aborts on the greeting, from the callback */
   uint16_t port = free_tcp_port();
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, port, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   run_until_closed(b, &client, &server);
   ck_assert_int_eq(client.closed, -1); /* no on_close after abort */
   ck_assert_int_eq(server.closed, 1);
@@ -565,7 +471,8 @@ START_TEST(test_posix_listener_close_inside_accept_and_unclaimed_conn) {
   ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept_close, &cl, &cl.l), 0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   run_until_flag(b, &client.eof);
   ck_assert_int_eq(cl.accepted, 1);
   ck_assert_int_eq(client.connected, 1);
@@ -591,12 +498,15 @@ START_TEST(test_posix_tcp_connect_from_a_fixed_port_shared_with_listener) {
     mine = free_tcp_port();
   while (mine == port);
   p2plab_tcp_listener *lst, *mine_l;
-  ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, port, tcp_end_accept, &server, &lst),
+                   0);
   /* A listener and an outgoing connection on the same local port. */
-  ck_assert_int_eq(api->tcp_listen(b, h, mine, on_accept, &other, &mine_l), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, mine, tcp_end_accept, &other, &mine_l),
+                   0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, mine, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, mine, &to, &tcp_end_cbs, &client, &c),
+                   0);
   run_until_flag(b, &server.connected);
   run_until_flag(b, &client.connected);
   ck_assert_uint_eq(server.remote.port, mine);
@@ -618,12 +528,14 @@ START_TEST(test_posix_destroy_frees_open_objects_and_queued_bytes) {
   ck_assert_int_eq(api->udp_bind(b, h, 0, on_udp, &u, &u.sock), 0);
   uint16_t port = free_tcp_port();
   p2plab_tcp_listener *lst;
-  ck_assert_int_eq(api->tcp_listen(b, h, port, on_accept, &server, &lst), 0);
+  ck_assert_int_eq(api->tcp_listen(b, h, port, tcp_end_accept, &server, &lst),
+                   0);
   p2plab_addr to = local(port);
   p2plab_tcp *c;
-  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &end_cbs, &client, &c), 0);
+  ck_assert_int_eq(api->tcp_connect(b, h, 0, &to, &tcp_end_cbs, &client, &c),
+                   0);
   /* Queued before the handshake completes; never sent. */
-  uint8_t *big = pattern(4u << 20, 9);
+  uint8_t *big = tcp_end_pattern(4u << 20, 9);
   ck_assert_int_eq(api->tcp_send(c, big, 4u << 20), 0);
   p2plab_timer t;
   static tfire f;
