@@ -7,6 +7,7 @@ pkgs=(
   build-essential cmake pkg-config git
   clang libclang-rt-14-dev          # libFuzzer and the sanitizers
   libsodium-dev                     # core crypto (Ed25519, X25519, ChaCha20-Poly1305)
+  nettle-dev                        # SHA-1 and HMAC-SHA1 (WebSocket, STUN)
   libprotobuf-c-dev protobuf-c-compiler
   check                             # unit test framework
   libyaml-dev                       # scenario loader
