@@ -156,40 +156,6 @@ static int run_points(const sweep *w, unsigned jobs, bool progress) {
   return worst;
 }
 
-static sim_json *read_json(const char *path, char *err, size_t errlen) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (cap - len < 4096) {
-      cap = cap ? cap * 2 : 65536;
-      char *nb = realloc(buf, cap);
-      if (nb == NULL) {
-        free(buf);
-        fclose(f);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t n = fread(buf + len, 1, cap - len, f);
-    len += n;
-    if (n == 0)
-      break;
-  }
-  fclose(f);
-  sim_json *j = NULL;
-  char perr[256];
-  if (sim_json_parse(buf, len, &j, perr, sizeof perr) < 0)
-    snprintf(err, errlen, "%s: %s", path, perr);
-  free(buf);
-  return j;
-}
-
 /* 95% Wilson score interval of s successes in n trials. */
 static void wilson(double s, double n, double *lo, double *hi) {
   if (n <= 0) {
@@ -435,11 +401,10 @@ static int merge(const sweep *w, int *graphs, char *err, size_t errlen) {
     char dir[1200];
     point_dir(w, p, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    sim_json *sum = read_json(path, err, errlen);
-    if (sum == NULL) {
-      rc = P2P_ERR_IO;
+    sim_json *sum = NULL;
+    rc = sim_json_read_file(path, &sum, err, errlen);
+    if (rc < 0)
       break;
-    }
     /* Wall time is the one field that differs between identical runs. */
     rc = sim_json_set(sum, "wall_time_s", sim_json_number(0));
     double att = sim_json_num(sim_json_path(sum, "holepunch.attempts"));

@@ -170,18 +170,22 @@ static void tcp_on_close(void *ctx, p2plab_tcp *t, int err, uint64_t now) {
   after(hn);
 }
 
+/* The multiaddr /ip4/A/tcp/P of a backend address. */
+static int tcp_multiaddr(const p2plab_addr *a, p2p_multiaddr *out) {
+  char s[64];
+  uint32_t ip = a->ip.v4;
+  snprintf(s, sizeof s, "/ip4/%u.%u.%u.%u/tcp/%u", ip >> 24, (ip >> 16) & 0xff,
+           (ip >> 8) & 0xff, ip & 0xff, (unsigned)a->port);
+  return p2p_multiaddr_parse(s, out);
+}
+
 static int start_conn(sim_hostnet *hn, hn_conn *hc, int outbound,
                       const p2p_peerid *expected, uint64_t now) {
   p2plab_addr ra;
   p2p_multiaddr remote = {0};
-  if (hn->cfg.api->tcp_remote_addr(hc->tcp, &ra) == 0) {
-    char ma[64];
-    snprintf(ma, sizeof ma, "/ip4/%u.%u.%u.%u/tcp/%u", ra.ip.v4 >> 24,
-             (ra.ip.v4 >> 16) & 0xff, (ra.ip.v4 >> 8) & 0xff, ra.ip.v4 & 0xff,
-             (unsigned)ra.port);
-    if (p2p_multiaddr_parse(ma, &remote) < 0)
-      remote = (p2p_multiaddr){0};
-  }
+  if (hn->cfg.api->tcp_remote_addr(hc->tcp, &ra) == 0 &&
+      tcp_multiaddr(&ra, &remote) < 0)
+    remote = (p2p_multiaddr){0};
   hn->depth++;
   int rc = p2p_host_conn_new(hn->host, outbound, expected,
                              remote.len ? &remote : NULL, hc, now, &hc->pc);
@@ -254,7 +258,6 @@ int sim_hostnet_new(const sim_hostnet_config *cfg, sim_hostnet **out, char *err,
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < cfg->n_listen; i++) {
     p2plab_addr at;
-    char s[64];
     rc = cfg->api->tcp_listen(cfg->b, cfg->hid, cfg->listen_ports[i], on_accept,
                               hn, &hn->lst[i]);
     if (rc == 0)
@@ -265,10 +268,7 @@ int sim_hostnet_new(const sim_hostnet_config *cfg, sim_hostnet **out, char *err,
       break;
     }
     hn->n_listen = i + 1;
-    snprintf(s, sizeof s, "/ip4/%u.%u.%u.%u/tcp/%u", at.ip.v4 >> 24,
-             (at.ip.v4 >> 16) & 0xff, (at.ip.v4 >> 8) & 0xff, at.ip.v4 & 0xff,
-             (unsigned)at.port);
-    rc = p2p_multiaddr_parse(s, &hn->addrs[i]);
+    rc = tcp_multiaddr(&at, &hn->addrs[i]);
   }
   if (rc == 0) {
     p2p_host_config hc = {.key = cfg->key,

@@ -8,9 +8,11 @@
  */
 #include "sim/metrics/json.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -941,4 +943,46 @@ int sim_json_parse(const char *text, size_t len, sim_json **out, char *err,
     return p.rc != 0 ? p.rc : P2P_ERR_INTERNAL;
   *out = v;
   return 0;
+}
+
+int sim_json_read_file(const char *path, sim_json **out, char *err,
+                       size_t errlen) {
+  *out = NULL;
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    return P2P_ERR_IO;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (cap - len < 4096) {
+      cap = cap ? cap * 2 : 65536;
+      char *nb = realloc(buf, cap);
+      if (nb == NULL) {
+        free(buf);
+        fclose(f);
+        snprintf(err, errlen, "out of memory reading %s", path);
+        return P2P_ERR_NOMEM;
+      }
+      buf = nb;
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if (n == 0)
+      break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    snprintf(err, errlen, "cannot read %s", path);
+    return P2P_ERR_IO;
+  }
+  char perr[256];
+  int rc = sim_json_parse(buf, len, out, perr, sizeof perr);
+  if (rc < 0)
+    snprintf(err, errlen, "%s: %s", path, perr);
+  free(buf);
+  return rc;
 }

@@ -67,4 +67,10 @@ P2P_WUR int sim_json_write(const sim_json *v, FILE *f);
 P2P_WUR int sim_json_parse(const char *text, size_t len, sim_json **out,
                            char *err, size_t errlen);
 
+/* Reads and parses a whole JSON file. Returns 0, P2P_ERR_IO (unreadable;
+ * "cannot read PATH: why" in err), P2P_ERR_INVALID ("PATH: line L,
+ * column C: what") or P2P_ERR_NOMEM. */
+P2P_WUR int sim_json_read_file(const char *path, sim_json **out, char *err,
+                               size_t errlen);
+
 #endif /* SIM_JSON_H */

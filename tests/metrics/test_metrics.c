@@ -1048,6 +1048,41 @@ START_TEST(test_plot_reports_missing_gnuplot_and_keeps_the_script) {
 }
 END_TEST
 
+START_TEST(test_json_read_file_round_trips_and_names_bad_files) {
+  char *dir = make_tmpdir();
+  char *good = path_in(dir, "good.json");
+  sim_json *o = sim_json_object(), *back = NULL;
+  ck_assert_int_eq(sim_json_set(o, "k|x", sim_json_number(1.5)), 0);
+  FILE *f = fopen(good, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(sim_json_write(o, f), 0);
+  fclose(f);
+  char err[512] = "";
+  ck_assert_int_eq(sim_json_read_file(good, &back, err, sizeof err), 0);
+  ck_assert(sim_json_num(sim_json_get(back, "k|x")) == 1.5);
+  sim_json_free(back);
+  sim_json_free(o);
+
+  char *missing = path_in(dir, "missing.json");
+  ck_assert_int_eq(sim_json_read_file(missing, &back, err, sizeof err),
+                   P2P_ERR_IO);
+  ck_assert_ptr_null(back);
+  ck_assert_ptr_nonnull(strstr(err, "cannot read"));
+  ck_assert_ptr_nonnull(strstr(err, "missing.json"));
+
+  char *bad = path_in(dir, "bad.json");
+  write_file(bad, "{\"a\": 1,\n}");
+  ck_assert_int_eq(sim_json_read_file(bad, &back, err, sizeof err),
+                   P2P_ERR_INVALID);
+  ck_assert_ptr_null(back);
+  ck_assert_ptr_nonnull(strstr(err, "bad.json: line 2, column 1"));
+  free(good);
+  free(missing);
+  free(bad);
+  rm_tree(dir);
+}
+END_TEST
+
 static Suite *metrics_suite(void) {
   Suite *s = suite_create("metrics");
   TCase *tc = tcase_create("evlog");
@@ -1069,6 +1104,7 @@ static Suite *metrics_suite(void) {
   tcase_add_test(tc, test_json_parse_limits_nesting_to_64);
   tcase_add_test(tc, test_json_path_matches_keys_with_dots_and_bars);
   tcase_add_test(tc, test_json_big_objects_and_arrays_stay_fast_and_ordered);
+  tcase_add_test(tc, test_json_read_file_round_trips_and_names_bad_files);
   suite_add_tcase(s, tc);
   tc = tcase_create("summary");
   tcase_add_test(tc, test_summary_counts_attempts_from_events);

@@ -13,20 +13,10 @@
 static const char *const ignored[] = {"wall_time_s", NULL};
 
 static sim_json *load(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    fprintf(stderr, "summary_diff: cannot read %s\n", path);
-    return NULL;
-  }
-  static char buf[1 << 22];
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
   sim_json *j = NULL;
-  char err[256];
-  if (sim_json_parse(buf, n, &j, err, sizeof err) < 0) {
-    fprintf(stderr, "summary_diff: %s: %s\n", path, err);
-    return NULL;
-  }
+  char err[512];
+  if (sim_json_read_file(path, &j, err, sizeof err) < 0)
+    fprintf(stderr, "summary_diff: %s\n", err);
   return j;
 }
 
