@@ -46,6 +46,7 @@ enum {
   K_OUT_ID = 1, /* we ask the peer for identify */
   K_OUT_PING,   /* our ping client */
   K_OUT_APP,    /* p2p_host_stream_open */
+  K_OUT_PUSH,   /* we push identify */
   K_IN          /* opened by the peer */
 };
 enum {
@@ -72,6 +73,7 @@ struct p2p_stream {
   uint64_t fin_at; /* our delayed half-close (identify answers), 0: none */
   int dead;        /* gone: on_close delivered, awaiting release */
   int err;         /* what on_close reports */
+  void *ctx;       /* p2p_host_stream_set_ctx */
   p2p_stream *next;
 };
 
@@ -102,6 +104,9 @@ struct p2p_conn {
   int receiving;    /* inside p2p_host_conn_recv for this connection */
   uint8_t *backlog; /* bytes fed by a nested p2p_host_conn_recv */
   size_t backlog_len;
+  int has_ops; /* its own transport (a relayed connection) */
+  p2p_conn_ops ops;
+  void *ops_ctx;
   p2p_conn *next;
 };
 
@@ -110,6 +115,11 @@ typedef struct handler_entry {
   p2p_stream_handler hcb;
   void *user;
 } handler_entry;
+
+typedef struct service_entry {
+  p2p_host_service svc;
+  void *ctx; /* NULL: removed, awaiting compaction */
+} service_entry;
 
 typedef struct peer_entry {
   p2p_peerid id;
@@ -132,8 +142,14 @@ struct p2p_host {
   peer_entry *peers;
   p2p_conn *conns;
   p2p_stream *dead; /* streams awaiting release */
-  int depth;        /* nesting of public entry points */
-  uint64_t now;     /* `now` of the current entry point */
+  service_entry *svcs;
+  size_t n_svcs;
+  int svc_dirty;          /* a service was removed during a callback */
+  size_t yamux_queue_max; /* max_stream_queued_bytes of our sessions */
+  int (*circuit_dial)(void *ctx, const p2p_multiaddr *ma, uint64_t now);
+  void *circuit_ctx;
+  int depth;    /* nesting of public entry points */
+  uint64_t now; /* `now` of the current entry point */
   uint8_t buf[IO_BUF_LEN];
 };
 
@@ -145,8 +161,21 @@ static void ignore_rc(int rc) {
 }
 
 static void emit(p2p_host *h, p2p_host_event *ev) {
+  ev->now = h->now;
   if (h->cfg.on_event)
     h->cfg.on_event(h->cfg.ctx, ev);
+  /* Services registered during the loop see the next event. */
+  size_t n = h->n_svcs;
+  for (size_t i = 0; i < n; i++)
+    if (h->svcs[i].ctx && h->svcs[i].svc.on_event)
+      h->svcs[i].svc.on_event(h->svcs[i].ctx, ev);
+}
+
+static int conn_write_out(p2p_conn *c, const uint8_t *buf, size_t len) {
+  p2p_host *h = c->h;
+  if (c->has_ops)
+    return c->ops.write(c->ops_ctx, c, buf, len);
+  return h->cfg.conn_write(h->cfg.ctx, c, buf, len);
 }
 
 static void conn_fail(p2p_conn *c, int err, const char *reason);
@@ -294,7 +323,10 @@ static void conn_fail(p2p_conn *c, int err, const char *reason) {
                        .err = err,
                        .reason = reason};
   emit(h, &ev);
-  h->cfg.conn_close(h->cfg.ctx, c, err);
+  if (c->has_ops)
+    c->ops.close(c->ops_ctx, c, err);
+  else
+    h->cfg.conn_close(h->cfg.ctx, c, err);
 }
 
 static void conn_release(p2p_conn *c) {
@@ -322,7 +354,7 @@ static void conn_flush(p2p_conn *c) {
     return;
   if (c->mss1)
     while (rc == 0 && (n = p2p_mss_send(c->mss1, h->buf, sizeof h->buf)) > 0)
-      rc = h->cfg.conn_write(h->cfg.ctx, c, h->buf, (size_t)n);
+      rc = conn_write_out(c, h->buf, (size_t)n);
   if (rc == 0 && c->noise && !c->closed) {
     if (p2p_noise_state(c->noise) == P2P_NOISE_ESTABLISHED) {
       if (c->mss2)
@@ -338,7 +370,7 @@ static void conn_flush(p2p_conn *c) {
     }
     while (rc == 0 && !c->closed &&
            (n = p2p_noise_send(c->noise, h->buf, sizeof h->buf)) > 0)
-      rc = h->cfg.conn_write(h->cfg.ctx, c, h->buf, (size_t)n);
+      rc = conn_write_out(c, h->buf, (size_t)n);
     if (rc == 0 && n < 0)
       rc = (int)n;
   }
@@ -370,6 +402,14 @@ static void leave(p2p_host *h) {
     p2p_stream *s = h->dead;
     h->dead = s->next;
     stream_release(s);
+  }
+  if (h->svc_dirty) {
+    size_t k = 0;
+    for (size_t i = 0; i < h->n_svcs; i++)
+      if (h->svcs[i].ctx)
+        h->svcs[k++] = h->svcs[i];
+    h->n_svcs = k;
+    h->svc_dirty = 0;
   }
   for (p2p_conn **pp = &h->conns; *pp;) {
     p2p_conn *c = *pp;
@@ -483,7 +523,7 @@ static void got_identify(p2p_conn *c, p2p_identify_msg *m, int push) {
  * selecting, which fails once the FIN has closed it. So the half-close
  * follows ID_FIN_DELAY_NS later (on_expiry), or at once when the peer
  * half-closes first (on_fin). */
-static void serve_identify(p2p_stream *s) {
+static void send_identify(p2p_stream *s, int push) {
   p2p_conn *c = s->conn;
   p2p_host *h = c->h;
   size_t np = 3 + h->n_handlers;
@@ -524,6 +564,8 @@ static void serve_identify(p2p_stream *s) {
   free(msg);
   if (n < 0)
     conn_fail(c, (int)n, "identify answer failed");
+  else if (push)
+    ignore_rc(p2p_yamux_stream_close(c->yamux, s->id));
   else
     s->fin_at = h->now + ID_FIN_DELAY_NS;
   c->dirty = 1;
@@ -591,11 +633,15 @@ static void stream_selected(p2p_stream *s) {
       s->hcb.on_open(s->user, s, sel, h->now);
     return;
   }
+  if (s->kind == K_OUT_PUSH) {
+    send_identify(s, 1);
+    return;
+  }
   if (s->kind != K_IN)
     return;
   if (strcmp(sel, P2P_IDENTIFY_PROTOCOL_ID) == 0) {
     s->role = R_ID_SERVE;
-    serve_identify(s);
+    send_identify(s, 0);
   } else if (strcmp(sel, P2P_IDENTIFY_PUSH_PROTOCOL_ID) == 0) {
     s->role = R_PUSH_IN;
   } else if (strcmp(sel, P2P_PING_PROTOCOL_ID) == 0) {
@@ -798,6 +844,7 @@ static void start_yamux(p2p_conn *c) {
   p2p_host *h = c->h;
   p2p_yamux_config cfg;
   p2p_yamux_config_default(&cfg, c->outbound);
+  h->yamux_queue_max = cfg.max_stream_queued_bytes;
   p2p_yamux_callbacks cb = {.on_stream_open = y_on_open,
                             .on_data = y_on_data,
                             .on_stream_fin = y_on_fin,
@@ -1008,6 +1055,7 @@ void p2p_host_del(p2p_host *h) {
   for (size_t i = 0; i < h->n_handlers; i++)
     free(h->handlers[i].proto);
   free(h->handlers);
+  free(h->svcs);
   for (size_t i = 0; i < h->n_addrs; i++)
     p2p_multiaddr_free(&h->addrs[i]);
   free(h->addrs);
@@ -1061,13 +1109,27 @@ int p2p_host_tcp_target(const p2p_multiaddr *ma, uint32_t *ip, uint16_t *port,
 int p2p_host_conn_new(p2p_host *h, int outbound, const p2p_peerid *expected,
                       const p2p_multiaddr *remote, void *user, uint64_t now,
                       p2p_conn **out) {
-  if (h == NULL || out == NULL)
+  return p2p_host_conn_new_ops(h, outbound, expected, remote, NULL, NULL, user,
+                               now, out);
+}
+
+int p2p_host_conn_new_ops(p2p_host *h, int outbound, const p2p_peerid *expected,
+                          const p2p_multiaddr *remote, const p2p_conn_ops *ops,
+                          void *ops_ctx, void *user, uint64_t now,
+                          p2p_conn **out) {
+  if (h == NULL || out == NULL ||
+      (ops && (ops->write == NULL || ops->close == NULL)))
     return P2P_ERR_INVALID;
   *out = NULL;
   p2p_conn *c = calloc(1, sizeof *c);
   if (c == NULL)
     return P2P_ERR_NOMEM;
   c->h = h;
+  if (ops) {
+    c->has_ops = 1;
+    c->ops = *ops;
+    c->ops_ctx = ops_ctx;
+  }
   c->outbound = outbound != 0;
   c->user = user;
   if (expected && outbound) {
@@ -1305,6 +1367,12 @@ uint64_t p2p_host_expiry(const p2p_host *h) {
       if (!st->dead && st->fin_at && st->fin_at < t)
         t = st->fin_at;
   }
+  for (size_t i = 0; i < h->n_svcs; i++)
+    if (h->svcs[i].ctx && h->svcs[i].svc.expiry) {
+      uint64_t e = h->svcs[i].svc.expiry(h->svcs[i].ctx);
+      if (e < t)
+        t = e;
+    }
   return t;
 }
 
@@ -1329,5 +1397,245 @@ void p2p_host_on_expiry(p2p_host *h, uint64_t now) {
       c->dirty = 1;
     }
   }
+  size_t n = h->n_svcs;
+  for (size_t i = 0; i < n; i++) {
+    service_entry *e = &h->svcs[i];
+    if (e->ctx && e->svc.on_expiry &&
+        (e->svc.expiry == NULL || e->svc.expiry(e->ctx) <= now))
+      e->svc.on_expiry(e->ctx, now);
+  }
   leave(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Extension points. */
+
+const p2p_rand *p2p_host_rand(const p2p_host *h) {
+  return h->cfg.rnd;
+}
+
+const p2p_privkey *p2p_host_key(const p2p_host *h) {
+  return &h->key;
+}
+
+int p2p_host_add_service(p2p_host *h, const p2p_host_service *svc, void *ctx) {
+  if (h == NULL || svc == NULL || ctx == NULL)
+    return P2P_ERR_INVALID;
+  for (size_t i = 0; i < h->n_svcs; i++)
+    if (h->svcs[i].ctx == ctx)
+      return P2P_ERR_EXISTS;
+  service_entry *ns = realloc(h->svcs, (h->n_svcs + 1) * sizeof *ns);
+  if (ns == NULL)
+    return P2P_ERR_NOMEM;
+  h->svcs = ns;
+  ns[h->n_svcs++] = (service_entry){.svc = *svc, .ctx = ctx};
+  return 0;
+}
+
+void p2p_host_remove_service(p2p_host *h, void *ctx) {
+  if (h == NULL || ctx == NULL)
+    return;
+  for (size_t i = 0; i < h->n_svcs; i++)
+    if (h->svcs[i].ctx == ctx) {
+      h->svcs[i].ctx = NULL;
+      h->svc_dirty = 1;
+    }
+  if (h->depth == 0) {
+    enter(h, h->now);
+    leave(h);
+  }
+}
+
+/* Nonzero when ma has a /p2p-circuit component. */
+static int is_circuit(const p2p_multiaddr *ma) {
+  size_t pos = 0;
+  p2p_ma_component comp;
+  while (p2p_multiaddr_next(ma, &pos, &comp) == 1)
+    if (comp.code == P2P_MA_P2P_CIRCUIT)
+      return 1;
+  return 0;
+}
+
+int p2p_host_dial(p2p_host *h, const p2p_multiaddr *ma, uint64_t now) {
+  if (h == NULL || ma == NULL || ma->len == 0)
+    return P2P_ERR_INVALID;
+  int rc;
+  enter(h, now);
+  if (is_circuit(ma))
+    rc = h->circuit_dial ? h->circuit_dial(h->circuit_ctx, ma, now)
+                         : P2P_ERR_INVALID;
+  else
+    rc = h->cfg.dial ? h->cfg.dial(h->cfg.ctx, ma) : P2P_ERR_INVALID;
+  leave(h);
+  return rc;
+}
+
+void p2p_host_report_dial_failure(p2p_host *h, const p2p_multiaddr *ma, int err,
+                                  const char *reason, uint64_t now) {
+  if (h == NULL)
+    return;
+  /* The peer is the last /p2p/ of the address (the target of a circuit). */
+  p2p_peerid peer;
+  int has_peer = 0;
+  size_t pos = 0;
+  p2p_ma_component comp;
+  while (ma && p2p_multiaddr_next(ma, &pos, &comp) == 1)
+    if (comp.code == P2P_MA_P2P &&
+        p2p_peerid_from_bytes(comp.value, comp.value_len, &peer) == 0)
+      has_peer = 1;
+  enter(h, now);
+  p2p_host_event ev = {.type = P2P_HOST_EV_CONN_CLOSED,
+                       .peer = has_peer ? &peer : NULL,
+                       .err = err < 0 ? err : P2P_ERR_REFUSED,
+                       .reason = reason ? reason : "dial failed"};
+  emit(h, &ev);
+  leave(h);
+}
+
+void p2p_host_set_circuit_dialer(p2p_host *h,
+                                 int (*dial)(void *ctx, const p2p_multiaddr *ma,
+                                             uint64_t now),
+                                 void *ctx) {
+  if (h == NULL)
+    return;
+  h->circuit_dial = dial;
+  h->circuit_ctx = dial ? ctx : NULL;
+}
+
+int p2p_host_conn_limited(const p2p_conn *c) {
+  return c && c->has_ops;
+}
+
+int p2p_host_conn_outbound(const p2p_conn *c) {
+  return c && c->outbound;
+}
+
+int p2p_host_conn_is_open(const p2p_conn *c) {
+  return c && !c->closed && c->state == C_OPEN;
+}
+
+const p2p_multiaddr *p2p_host_conn_remote(const p2p_conn *c) {
+  return c && c->has_remote ? &c->remote : NULL;
+}
+
+void p2p_host_conn_close(p2p_host *h, p2p_conn *c, const char *reason,
+                         uint64_t now) {
+  if (h == NULL || c == NULL || c->closed || c->freed)
+    return;
+  enter(h, now);
+  conn_flush(c); /* what was queued goes out first */
+  conn_fail(c, 0, reason ? reason : "closed locally");
+  leave(h);
+}
+
+p2p_conn *p2p_host_find_conn(const p2p_host *h, const p2p_peerid *peer) {
+  if (h == NULL || peer == NULL)
+    return NULL;
+  p2p_conn *limited = NULL;
+  for (p2p_conn *c = h->conns; c; c = c->next) {
+    if (c->closed || c->state != C_OPEN || !c->has_peer ||
+        !p2p_peerid_equal(&c->peer, peer))
+      continue;
+    if (!c->has_ops)
+      return c;
+    if (limited == NULL)
+      limited = c;
+  }
+  return limited;
+}
+
+void p2p_host_foreach_conn(const p2p_host *h,
+                           void (*fn)(void *ctx, p2p_conn *c), void *ctx) {
+  if (h == NULL || fn == NULL)
+    return;
+  for (p2p_conn *c = h->conns; c; c = c->next)
+    if (!c->closed && c->state == C_OPEN)
+      fn(ctx, c);
+}
+
+p2p_conn *p2p_host_stream_conn(const p2p_stream *s) {
+  return s ? s->conn : NULL;
+}
+
+void p2p_host_stream_set_ctx(p2p_stream *s, void *ctx) {
+  if (s)
+    s->ctx = ctx;
+}
+
+void *p2p_host_stream_ctx(const p2p_stream *s) {
+  return s ? s->ctx : NULL;
+}
+
+size_t p2p_host_stream_room(const p2p_stream *s) {
+  if (s == NULL || s->dead || s->conn->closed || s->conn->yamux == NULL)
+    return 0;
+  p2p_yamux_stream_info info;
+  if (p2p_yamux_stream_get_info(s->conn->yamux, s->id, &info) < 0 ||
+      info.local_closed)
+    return 0;
+  size_t max = s->conn->h->yamux_queue_max;
+  return info.queued_bytes >= max ? 0 : max - info.queued_bytes;
+}
+
+static int ma_equal(const p2p_multiaddr *a, const p2p_multiaddr *b) {
+  return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+}
+
+/* Opens an identify push stream on every open connection. */
+static void push_identify_all(p2p_host *h) {
+  const char *pp[] = {P2P_IDENTIFY_PUSH_PROTOCOL_ID};
+  for (p2p_conn *c = h->conns; c; c = c->next) {
+    if (c->closed || c->state != C_OPEN)
+      continue;
+    uint32_t id;
+    if (p2p_yamux_stream_open(c->yamux, &id) < 0)
+      continue; /* the peer learns the addresses at the next identify */
+    if (stream_new(c, id, K_OUT_PUSH, pp, 1) == NULL && !c->closed)
+      ignore_rc(p2p_yamux_stream_reset(c->yamux, id));
+    c->dirty = 1;
+  }
+}
+
+int p2p_host_add_addr(p2p_host *h, const p2p_multiaddr *ma, uint64_t now) {
+  if (h == NULL || ma == NULL || ma->len == 0)
+    return P2P_ERR_INVALID;
+  for (size_t i = 0; i < h->n_addrs; i++)
+    if (ma_equal(&h->addrs[i], ma))
+      return P2P_ERR_EXISTS;
+  p2p_multiaddr *na = realloc(h->addrs, (h->n_addrs + 1) * sizeof *na);
+  if (na == NULL)
+    return P2P_ERR_NOMEM;
+  h->addrs = na;
+  h->cfg.listen_addrs = na;
+  int rc = p2p_multiaddr_copy(ma, &na[h->n_addrs]);
+  if (rc < 0)
+    return rc;
+  h->n_addrs++;
+  enter(h, now);
+  push_identify_all(h);
+  leave(h);
+  return 0;
+}
+
+int p2p_host_remove_addr(p2p_host *h, const p2p_multiaddr *ma, uint64_t now) {
+  if (h == NULL || ma == NULL)
+    return P2P_ERR_INVALID;
+  for (size_t i = 0; i < h->n_addrs; i++)
+    if (ma_equal(&h->addrs[i], ma)) {
+      p2p_multiaddr_free(&h->addrs[i]);
+      memmove(&h->addrs[i], &h->addrs[i + 1],
+              (h->n_addrs - i - 1) * sizeof *h->addrs);
+      h->n_addrs--;
+      enter(h, now);
+      push_identify_all(h);
+      leave(h);
+      return 0;
+    }
+  return P2P_ERR_NOTFOUND;
+}
+
+const p2p_multiaddr *p2p_host_addrs(const p2p_host *h, size_t *n) {
+  if (n)
+    *n = h ? h->n_addrs : 0;
+  return h ? h->addrs : NULL;
 }

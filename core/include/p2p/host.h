@@ -58,6 +58,7 @@ typedef struct p2p_host_event {
   uint64_t rtt_ns;                  /* PING */
   int err;                          /* CONN_CLOSED, PING_FAILED: 0 or <0 */
   const char *reason;               /* CONN_CLOSED, PING_FAILED: static */
+  uint64_t now;                     /* the host's current time */
 } p2p_host_event;
 
 typedef struct p2p_host_config {
@@ -87,6 +88,13 @@ typedef struct p2p_host_config {
   int (*gate)(void *ctx, const p2p_peerid *peer, const p2p_multiaddr *remote);
   /* Log sink for reasons of closed connections and refused input. */
   void (*log)(void *ctx, const char *msg);
+  /* Dials a transport address (TCP or WebSocket, with /p2p/ when known)
+   * for p2p_host_dial: the embedder starts the transport connection and
+   * hands it over with p2p_host_conn_new (outbound) once it is up; a
+   * failure ends in a CONN_CLOSED event with conn NULL. Returns 0 or a
+   * negative error (P2P_ERR_INVALID: a transport it cannot dial, e.g. a
+   * browser asked to dial plain TCP). NULL: the host cannot dial. */
+  int (*dial)(void *ctx, const p2p_multiaddr *ma);
 } p2p_host_config;
 
 /* Creates a host. Returns 0, P2P_ERR_INVALID or P2P_ERR_NOMEM. */
@@ -181,6 +189,107 @@ P2P_WUR ssize_t p2p_host_stream_write(p2p_stream *s, const uint8_t *buf,
 P2P_WUR int p2p_host_stream_close(p2p_stream *s, uint64_t now);
 /* Resets the stream; on_close follows with P2P_ERR_RESET. */
 void p2p_host_stream_reset(p2p_stream *s, uint64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Extension points for the modules built on the host (circuit relay v2,
+ * GossipSub, discovery). */
+
+/* The host's randomness and identity, for modules (valid for the host's
+ * lifetime). */
+const p2p_rand *p2p_host_rand(const p2p_host *h);
+const p2p_privkey *p2p_host_key(const p2p_host *h);
+
+/* A service gets every host event (after the embedder's on_event) and
+ * folds its deadlines into p2p_host_expiry: on_expiry runs from
+ * p2p_host_on_expiry once expiry(ctx) <= now. Every callback may be NULL.
+ * Callbacks may call every host function except p2p_host_del and
+ * p2p_host_remove_service of another service. */
+typedef struct p2p_host_service {
+  void (*on_event)(void *ctx, const p2p_host_event *ev);
+  uint64_t (*expiry)(void *ctx); /* UINT64_MAX: none */
+  void (*on_expiry)(void *ctx, uint64_t now);
+} p2p_host_service;
+
+/* Registers a service (the struct is copied; ctx identifies it). Returns
+ * 0, P2P_ERR_EXISTS (ctx registered already) or P2P_ERR_NOMEM. */
+P2P_WUR int p2p_host_add_service(p2p_host *h, const p2p_host_service *svc,
+                                 void *ctx);
+/* Unregisters the service registered with ctx (no-op when unknown). */
+void p2p_host_remove_service(p2p_host *h, void *ctx);
+
+/* Dials `ma`: /p2p-circuit addresses (…/p2p/RELAY/p2p-circuit/p2p/PEER) go
+ * to the circuit dialer (p2p_host_set_circuit_dialer), every other address
+ * to config.dial. The outcome comes as events (CONNECTED or CONN_CLOSED).
+ * Returns 0, P2P_ERR_INVALID (no dialer for this address) or the dialer's
+ * error. */
+P2P_WUR int p2p_host_dial(p2p_host *h, const p2p_multiaddr *ma, uint64_t now);
+/* The embedder (or a circuit dialer) reports that a dial started with
+ * p2p_host_dial failed before a connection existed: a CONN_CLOSED event
+ * with conn NULL, peer from ma's /p2p/ (when present), err and reason goes
+ * to the embedder's on_event and to every service. */
+void p2p_host_report_dial_failure(p2p_host *h, const p2p_multiaddr *ma, int err,
+                                  const char *reason, uint64_t now);
+/* Registers the dialer of /p2p-circuit addresses (one; NULL removes it). */
+void p2p_host_set_circuit_dialer(p2p_host *h,
+                                 int (*dial)(void *ctx, const p2p_multiaddr *ma,
+                                             uint64_t now),
+                                 void *ctx);
+
+/* Transports other than the embedder's (a relayed connection runs over a
+ * stream of another connection) give the connection its own write and
+ * close; the host then never calls config.conn_write/conn_close for it. */
+typedef struct p2p_conn_ops {
+  int (*write)(void *ctx, p2p_conn *c, const uint8_t *buf, size_t len);
+  void (*close)(void *ctx, p2p_conn *c, int err);
+} p2p_conn_ops;
+
+/* p2p_host_conn_new for a connection with its own transport ops (copied;
+ * ops_ctx is passed to them). Such a connection is "limited" (a relayed
+ * circuit). The creator frees it with p2p_host_conn_free after
+ * ops->close. */
+P2P_WUR int p2p_host_conn_new_ops(p2p_host *h, int outbound,
+                                  const p2p_peerid *expected,
+                                  const p2p_multiaddr *remote,
+                                  const p2p_conn_ops *ops, void *ops_ctx,
+                                  void *user, uint64_t now, p2p_conn **out);
+/* Nonzero for a connection made with p2p_host_conn_new_ops. */
+int p2p_host_conn_limited(const p2p_conn *c);
+/* Nonzero when we dialled the connection. */
+int p2p_host_conn_outbound(const p2p_conn *c);
+/* Nonzero once the connection is secured and multiplexed (CONNECTED was
+ * reported) and not closed. */
+int p2p_host_conn_is_open(const p2p_conn *c);
+/* The remote transport address given at creation, or NULL. */
+const p2p_multiaddr *p2p_host_conn_remote(const p2p_conn *c);
+/* Closes the connection (streams reset; CONN_CLOSED with err 0 and
+ * `reason`; then the transport's close). */
+void p2p_host_conn_close(p2p_host *h, p2p_conn *c, const char *reason,
+                         uint64_t now);
+/* An open connection to `peer`: a direct one if any, else a limited one;
+ * NULL when none is open. */
+p2p_conn *p2p_host_find_conn(const p2p_host *h, const p2p_peerid *peer);
+/* Calls fn for every open connection (fn may not close connections). */
+void p2p_host_foreach_conn(const p2p_host *h,
+                           void (*fn)(void *ctx, p2p_conn *c), void *ctx);
+
+/* The stream's connection, and a per-stream pointer for its handler (NULL
+ * until set). */
+p2p_conn *p2p_host_stream_conn(const p2p_stream *s);
+void p2p_host_stream_set_ctx(p2p_stream *s, void *ctx);
+void *p2p_host_stream_ctx(const p2p_stream *s);
+/* Bytes p2p_host_stream_write would accept now (the stream's queue room). */
+size_t p2p_host_stream_room(const p2p_stream *s);
+
+/* Listen addresses advertised through identify: add or remove one (copied;
+ * without /p2p/ of ourselves, e.g. /ip4/R/tcp/P/ws/p2p/RELAY/p2p-circuit).
+ * Every open connection's peer gets an identify push. Returns 0,
+ * P2P_ERR_EXISTS / P2P_ERR_NOTFOUND, or P2P_ERR_NOMEM. */
+P2P_WUR int p2p_host_add_addr(p2p_host *h, const p2p_multiaddr *ma,
+                              uint64_t now);
+P2P_WUR int p2p_host_remove_addr(p2p_host *h, const p2p_multiaddr *ma,
+                                 uint64_t now);
+/* The advertised addresses (owned by the host; valid until they change). */
+const p2p_multiaddr *p2p_host_addrs(const p2p_host *h, size_t *n);
 
 /* The host's next deadline (SIM_TIME_NEVER-like UINT64_MAX when none) and
  * the work due at `now`. */
