@@ -380,7 +380,10 @@ static void conn_flush(p2p_conn *c) {
 
 static void enter(p2p_host *h, uint64_t now) {
   h->depth++;
-  h->now = now;
+  /* Time never goes back: a nested call may bring an older `now` (a
+   * module passing the time it last saw). */
+  if (h->depth == 1 || now > h->now)
+    h->now = now;
 }
 
 /* Leaves a public entry point; the outermost one flushes every connection
@@ -648,8 +651,10 @@ static void stream_selected(p2p_stream *s) {
     s->role = R_PING_SERVE;
   } else {
     handler_entry *he = find_handler(h, sel);
-    if (he == NULL) { /* cannot happen: the listener only takes these */
-      conn_fail(c, P2P_ERR_INTERNAL, "selected protocol has no handler");
+    if (he == NULL) { /* unregistered while the stream negotiated */
+      s->role = R_DISCARD;
+      ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
+      c->dirty = 1;
       return;
     }
     s->role = R_APP;
@@ -1281,6 +1286,22 @@ int p2p_host_handle(p2p_host *h, const char *proto,
   strcpy(copy, proto);
   hs[h->n_handlers++] =
       (handler_entry){.proto = copy, .hcb = *handler, .user = user};
+  return 0;
+}
+
+int p2p_host_unhandle(p2p_host *h, const char *proto) {
+  if (h == NULL || proto == NULL)
+    return P2P_ERR_INVALID;
+  handler_entry *he = find_handler(h, proto);
+  if (he == NULL)
+    return P2P_ERR_NOTFOUND;
+  /* Open streams of the protocol keep their handler copy: the caller
+   * resets them first when its `user` goes away. */
+  free(he->proto);
+  size_t i = (size_t)(he - h->handlers);
+  memmove(&h->handlers[i], &h->handlers[i + 1],
+          (h->n_handlers - i - 1) * sizeof *h->handlers);
+  h->n_handlers--;
   return 0;
 }
 

@@ -170,6 +170,11 @@ typedef struct p2p_stream_handler {
  * ping are built in. */
 P2P_WUR int p2p_host_handle(p2p_host *h, const char *proto,
                             const p2p_stream_handler *handler, void *user);
+/* Unregisters the handler of `proto` (new streams of it are refused).
+ * Streams already open keep calling the handler: a module that goes away
+ * resets its streams first. Returns 0, P2P_ERR_NOTFOUND or
+ * P2P_ERR_INVALID. */
+int p2p_host_unhandle(p2p_host *h, const char *proto);
 /* Opens a stream on a connected connection proposing protos[0..n-1]
  * (copied), in that order. handler->on_open follows once the peer agrees,
  * or on_close with P2P_ERR_NOTFOUND when it takes none. Returns 0 and sets
