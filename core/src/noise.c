@@ -419,6 +419,18 @@ ssize_t p2p_noise_xx_decrypt(p2p_noise_xx *x, const uint8_t *ct, size_t len,
  * The libp2p channel.
  * ---------------------------------------------------------------------- */
 
+/* Buffers are allocated when first needed and sized to what they hold, so
+ * an idle connection costs little: a queue whose capacity is at most
+ * BUF_KEEP bytes is kept when it drains (small messages such as pings then
+ * need no allocation), a bigger one is freed when it drains completely
+ * (the end of a burst). BUF_MIN is the smallest allocation. */
+#define BUF_MIN 256u
+#define BUF_KEEP 256u
+/* The longest handshake message we write: e, encrypted s and a payload
+ * of at most HS_PAYLOAD_MAX bytes, each encrypted field with its tag. */
+#define HS_PAYLOAD_MAX 512u
+#define HS_MSG_MAX (KEY_LEN + KEY_LEN + TAG_LEN + HS_PAYLOAD_MAX + TAG_LEN)
+
 /* A growable byte queue: data lives in buf[off..len). */
 typedef struct bytes {
   uint8_t *buf;
@@ -433,7 +445,7 @@ struct p2p_noise {
   int has_expected;
   char **muxers;
   size_t n_muxers;
-  uint8_t prologue[P2P_NOISE_MAX_PROLOGUE];
+  uint8_t *prologue; /* only until the handshake starts */
   size_t prologue_len;
   uint8_t static_priv[KEY_LEN];
   int started;
@@ -446,12 +458,15 @@ struct p2p_noise {
   int has_remote;
   char **remote_muxers;
   size_t n_remote_muxers;
-  /* Input framing: the 2-byte header, then the body. */
+  /* Input framing: the 2-byte header, then the body. A frame that arrives
+   * whole in one p2p_noise_recv call is processed where it lies; only a
+   * frame split across calls is gathered in body (body_cap bytes, freed
+   * once no frame is in progress at the end of a call). */
   uint8_t hdr[2];
   size_t hdr_have;
   size_t body_len, body_have;
-  uint8_t body[P2P_NOISE_MAX_MSG_LEN];
-  uint8_t scratch[P2P_NOISE_MAX_MSG_LEN];
+  uint8_t *body;
+  size_t body_cap;
   bytes out, rx;
 };
 
@@ -470,15 +485,27 @@ static int bytes_reserve(bytes *b, size_t more) {
       return 0;
   }
   need = b->len + more;
-  ncap = b->cap ? b->cap : 4096;
-  while (ncap < need)
-    ncap *= 2;
+  if (b->cap == 0) {
+    ncap = need > BUF_MIN ? need : BUF_MIN; /* the first: sized to need */
+  } else {
+    ncap = b->cap * 2;
+    while (ncap < need)
+      ncap *= 2;
+  }
   nb = realloc(b->buf, ncap);
   if (!nb)
     return P2P_ERR_NOMEM;
   b->buf = nb;
   b->cap = ncap;
   return 0;
+}
+
+static void bytes_free(bytes *b) {
+  if (b->buf) {
+    sodium_memzero(b->buf, b->cap);
+    free(b->buf);
+  }
+  memset(b, 0, sizeof(*b));
 }
 
 static size_t bytes_take(bytes *b, uint8_t *out, size_t cap) {
@@ -488,17 +515,21 @@ static size_t bytes_take(bytes *b, uint8_t *out, size_t cap) {
   if (n)
     memcpy(out, b->buf + b->off, n);
   b->off += n;
-  if (b->off == b->len)
+  if (b->off == b->len) {
     b->off = b->len = 0;
+    if (b->cap > BUF_KEEP)
+      bytes_free(b); /* the burst is over */
+  }
   return n;
 }
 
-static void bytes_free(bytes *b) {
-  if (b->buf) {
-    sodium_memzero(b->buf, b->cap);
-    free(b->buf);
+static void body_free(p2p_noise *n) {
+  if (n->body) {
+    sodium_memzero(n->body, n->body_cap);
+    free(n->body);
   }
-  memset(b, 0, sizeof(*b));
+  n->body = NULL;
+  n->body_cap = 0;
 }
 
 static void free_strings(char **v, size_t n) {
@@ -584,6 +615,8 @@ void p2p_noise_del(p2p_noise *n) {
   free_strings(n->remote_muxers, n->n_remote_muxers);
   bytes_free(&n->out);
   bytes_free(&n->rx);
+  body_free(n);
+  free(n->prologue);
   sodium_memzero(n, sizeof(*n));
   free(n);
 }
@@ -593,8 +626,15 @@ int p2p_noise_set_prologue(p2p_noise *n, const uint8_t *prologue, size_t len) {
     return P2P_ERR_INVALID;
   if (n->started)
     return P2P_ERR_STATE;
-  if (len)
+  free(n->prologue);
+  n->prologue = NULL;
+  n->prologue_len = 0;
+  if (len) {
+    n->prologue = malloc(len);
+    if (!n->prologue)
+      return P2P_ERR_NOMEM;
     memcpy(n->prologue, prologue, len);
+  }
   n->prologue_len = len;
   return 0;
 }
@@ -720,18 +760,20 @@ out:
 
 /* Writes our next handshake message, with a payload from step 1 on. */
 static int write_hs(p2p_noise *n) {
-  uint8_t payload[512];
+  uint8_t payload[HS_PAYLOAD_MAX];
+  uint8_t msg[HS_MSG_MAX];
   ssize_t plen = 0, mlen;
   if (n->xx.step > 0) {
     plen = build_payload(n, payload, sizeof(payload));
     if (plen < 0)
       return fail(n, (int)plen, "cannot build the handshake payload");
   }
-  mlen = p2p_noise_xx_write_message(&n->xx, payload, (size_t)plen, n->scratch,
-                                    sizeof(n->scratch));
+  mlen = p2p_noise_xx_write_message(&n->xx, payload, (size_t)plen, msg,
+                                    sizeof(msg));
+  sodium_memzero(payload, sizeof(payload));
   if (mlen < 0)
     return fail(n, (int)mlen, "cannot write the handshake message");
-  if (queue_frame(n, n->scratch, (size_t)mlen) < 0)
+  if (queue_frame(n, msg, (size_t)mlen) < 0)
     return fail(n, P2P_ERR_NOMEM, "out of memory");
   if (p2p_noise_xx_done(&n->xx))
     n->state = P2P_NOISE_ESTABLISHED;
@@ -744,37 +786,50 @@ static int start(p2p_noise *n) {
   n->started = 1;
   xx_init(&n->xx, n->role == P2P_NOISE_INITIATOR, n->prologue, n->prologue_len,
           n->static_priv, n->rnd);
+  free(n->prologue); /* mixed into the handshake hash: no longer needed */
+  n->prologue = NULL;
   if (n->role == P2P_NOISE_INITIATOR)
     return write_hs(n);
   return 0;
 }
 
-/* Handles one complete frame in n->body. */
-static int on_frame(p2p_noise *n) {
+/* Handles one complete frame: body (len bytes), in n->body or in the
+ * caller's input. */
+static int on_frame(p2p_noise *n, const uint8_t *body, size_t len) {
   ssize_t r;
+  uint8_t *pt;
   if (n->state == P2P_NOISE_ESTABLISHED) {
-    if (n->body_len < TAG_LEN)
+    if (len < TAG_LEN)
       return fail(n, P2P_ERR_PROTO, "transport frame shorter than its tag");
-    if (bytes_reserve(&n->rx, n->body_len - TAG_LEN) < 0)
+    if (bytes_reserve(&n->rx, len - TAG_LEN) < 0)
       return fail(n, P2P_ERR_NOMEM, "out of memory");
-    r = p2p_noise_xx_decrypt(&n->xx, n->body, n->body_len,
-                             n->rx.buf + n->rx.len, n->rx.cap - n->rx.len);
+    r = p2p_noise_xx_decrypt(&n->xx, body, len, n->rx.buf + n->rx.len,
+                             n->rx.cap - n->rx.len);
     if (r < 0)
       return fail(n, (int)r, "transport frame failed to decrypt");
     n->rx.len += (size_t)r;
     return 0;
   }
-  r = p2p_noise_xx_read_message(&n->xx, n->body, n->body_len, n->scratch,
-                                sizeof(n->scratch));
-  if (r < 0)
+  /* A handshake message: its payload is never longer than the message.
+   * Three per connection, so a short-lived buffer costs nothing. */
+  pt = malloc(len);
+  if (!pt)
+    return fail(n, P2P_ERR_NOMEM, "out of memory");
+  r = p2p_noise_xx_read_message(&n->xx, body, len, pt, len);
+  if (r < 0) {
+    free(pt);
     return fail(n, (int)r,
                 n->xx.step == 0 ? "bad first handshake message"
                                 : "handshake message failed to decrypt");
-  if (n->xx.step >= 2) { /* messages 2 and 3 carry the identity payload */
-    int e = check_payload(n, n->scratch, (size_t)r);
-    if (e < 0)
-      return e;
   }
+  if (n->xx.step >= 2) { /* messages 2 and 3 carry the identity payload */
+    int e = check_payload(n, pt, (size_t)r);
+    if (e < 0) {
+      free(pt);
+      return e;
+    }
+  }
+  free(pt);
   if (p2p_noise_xx_done(&n->xx)) {
     n->state = P2P_NOISE_ESTABLISHED;
     return 0;
@@ -782,15 +837,25 @@ static int on_frame(p2p_noise *n) {
   return write_hs(n);
 }
 
+static ssize_t recv_frames(p2p_noise *n, const uint8_t *buf, size_t len);
+
 ssize_t p2p_noise_recv(p2p_noise *n, const uint8_t *buf, size_t len) {
-  size_t off = 0;
-  int r;
+  ssize_t r;
   if (!n || (len && !buf))
     return P2P_ERR_INVALID;
   if (n->state == P2P_NOISE_FAILED)
     return n->error;
   if ((r = start(n)) < 0)
     return r;
+  r = recv_frames(n, buf, len);
+  if (n->hdr_have < 2 || n->body_have == 0 || r < 0)
+    body_free(n); /* no frame in progress: give the gathering buffer back */
+  return r;
+}
+
+static ssize_t recv_frames(p2p_noise *n, const uint8_t *buf, size_t len) {
+  size_t off = 0;
+  int r;
   while (off < len) {
     size_t take;
     if (n->hdr_have < 2) {
@@ -804,6 +869,24 @@ ssize_t p2p_noise_recv(p2p_noise *n, const uint8_t *buf, size_t len) {
       if (n->body_len == 0 && n->state != P2P_NOISE_ESTABLISHED)
         return fail(n, P2P_ERR_PROTO, "empty handshake message");
     }
+    if (n->body_have == 0 && len - off >= n->body_len) {
+      /* The whole frame is here: no copy. */
+      n->hdr_have = 0;
+      off += n->body_len;
+      if ((r = on_frame(n, buf + off - n->body_len, n->body_len)) < 0)
+        return r;
+      continue;
+    }
+    if (n->body_cap < n->body_len) {
+      uint8_t *nb = malloc(n->body_len);
+      if (!nb)
+        return fail(n, P2P_ERR_NOMEM, "out of memory");
+      if (n->body_have)
+        memcpy(nb, n->body, n->body_have);
+      body_free(n);
+      n->body = nb;
+      n->body_cap = n->body_len;
+    }
     take = n->body_len - n->body_have;
     if (take > len - off)
       take = len - off;
@@ -812,7 +895,7 @@ ssize_t p2p_noise_recv(p2p_noise *n, const uint8_t *buf, size_t len) {
     off += take;
     if (n->body_have == n->body_len) {
       n->hdr_have = 0;
-      if ((r = on_frame(n)) < 0)
+      if ((r = on_frame(n, n->body, n->body_len)) < 0)
         return r;
     }
   }

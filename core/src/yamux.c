@@ -4,8 +4,16 @@
  * Input is parsed with a 12-byte header buffer and then streamed: a data
  * frame's payload goes to on_data piece by piece as it arrives, so no frame
  * is ever buffered whole on the receive side. Output is produced one frame
- * at a time into a staging buffer of at most 12 + max_frame_data_bytes,
- * which p2p_yamux_send drains into the caller's buffer.
+ * at a time into a staging buffer, which p2p_yamux_send drains into the
+ * caller's buffer: a frame without payload is staged in the session itself,
+ * a data frame in a heap buffer sized to it (at most 12 +
+ * max_frame_data_bytes).
+ *
+ * Memory: an idle session holds no payload buffers. A stream's send queue
+ * and the data staging buffer are allocated when data is written, reused
+ * while more follows, and freed when they drain completely, unless they are
+ * small (at most BUF_KEEP bytes), which keeps small exchanges such as pings
+ * allocation-free.
  */
 #include "p2p/yamux.h"
 
@@ -13,6 +21,12 @@
 #include <string.h>
 
 #define CTL_QUEUE_LEN 64
+/* Control frames queued in the session itself; a longer queue (up to
+ * CTL_QUEUE_LEN) moves to the heap until it drains. */
+#define CTL_INLINE_LEN 4
+/* The smallest queue allocation, and the largest buffer kept when empty. */
+#define BUF_MIN 256u
+#define BUF_KEEP 256u
 
 typedef struct ctl_frame {
   uint8_t type;
@@ -56,8 +70,9 @@ struct p2p_yamux {
   uint32_t go_away_code;
   const char *failed; /* protocol error reason */
 
-  ctl_frame ctl[CTL_QUEUE_LEN];
-  size_t ctl_head, ctl_len;
+  ctl_frame *ctl; /* ring of ctl_cap: ctl_small or a heap array */
+  size_t ctl_head, ctl_len, ctl_cap;
+  ctl_frame ctl_small[CTL_INLINE_LEN];
 
   /* receive state */
   uint8_t hdr[P2P_YAMUX_HEADER_LEN];
@@ -66,9 +81,12 @@ struct p2p_yamux {
   uint32_t pay_id;    /* stream they belong to; 0 to discard them */
   uint16_t pay_flags; /* flags of that data frame, applied at its end */
 
-  /* send staging */
+  /* send staging: out is hdr_out or dbuf */
   uint8_t *out;
   size_t out_len, out_off;
+  uint8_t hdr_out[P2P_YAMUX_HEADER_LEN];
+  uint8_t *dbuf;
+  size_t dbuf_cap;
 };
 
 static void put16(uint8_t *p, uint16_t v) {
@@ -118,11 +136,9 @@ int p2p_yamux_new(const p2p_yamux_config *cfg, const p2p_yamux_callbacks *cb,
   p2p_yamux *y = calloc(1, sizeof(*y));
   if (!y)
     return P2P_ERR_NOMEM;
-  y->out = malloc(P2P_YAMUX_HEADER_LEN + (size_t)cfg->max_frame_data_bytes);
-  if (!y->out) {
-    free(y);
-    return P2P_ERR_NOMEM;
-  }
+  y->out = y->hdr_out;
+  y->ctl = y->ctl_small;
+  y->ctl_cap = CTL_INLINE_LEN;
   y->cfg = *cfg;
   y->cfg.is_client = cfg->is_client ? 1 : 0;
   if (cb)
@@ -144,7 +160,9 @@ void p2p_yamux_del(p2p_yamux *y) {
   for (size_t i = 0; i < y->nstreams; i++)
     stream_free(y->streams[i]);
   free(y->streams);
-  free(y->out);
+  free(y->dbuf);
+  if (y->ctl != y->ctl_small)
+    free(y->ctl);
   free(y);
 }
 
@@ -217,7 +235,17 @@ static int ctl_push(p2p_yamux *y, uint8_t type, uint16_t flags, uint32_t id,
                     uint32_t length) {
   if (y->ctl_len == CTL_QUEUE_LEN)
     return P2P_ERR_LIMIT;
-  ctl_frame *f = &y->ctl[(y->ctl_head + y->ctl_len) % CTL_QUEUE_LEN];
+  if (y->ctl_len == y->ctl_cap) { /* move the ring to the heap, in order */
+    ctl_frame *big = malloc(CTL_QUEUE_LEN * sizeof(*big));
+    if (!big)
+      return P2P_ERR_NOMEM;
+    for (size_t i = 0; i < y->ctl_len; i++)
+      big[i] = y->ctl[(y->ctl_head + i) % y->ctl_cap];
+    y->ctl = big;
+    y->ctl_cap = CTL_QUEUE_LEN;
+    y->ctl_head = 0;
+  }
+  ctl_frame *f = &y->ctl[(y->ctl_head + y->ctl_len) % y->ctl_cap];
   f->type = type;
   f->flags = flags;
   f->id = id;
@@ -443,7 +471,7 @@ int p2p_yamux_recv(p2p_yamux *y, const uint8_t *buf, size_t len, uint64_t now) {
 
 static void stage_header(p2p_yamux *y, uint8_t type, uint16_t flags,
                          uint32_t id, uint32_t length) {
-  uint8_t *h = y->out;
+  uint8_t *h = y->out = y->hdr_out;
   h[0] = 0;
   h[1] = type;
   put16(h + 2, flags);
@@ -451,6 +479,40 @@ static void stage_header(p2p_yamux *y, uint8_t type, uint16_t flags,
   put32(h + 8, length);
   y->out_len = P2P_YAMUX_HEADER_LEN;
   y->out_off = 0;
+}
+
+/* Makes room for a data frame of n payload bytes in dbuf. Returns 0 or
+ * P2P_ERR_NOMEM. */
+static int reserve_data(p2p_yamux *y, size_t n) {
+  size_t need = P2P_YAMUX_HEADER_LEN + n;
+  if (y->dbuf_cap >= need)
+    return 0;
+  if (need < BUF_MIN)
+    need = BUF_MIN;
+  free(y->dbuf); /* empty: only called between frames */
+  y->dbuf_cap = 0;
+  y->dbuf = malloc(need);
+  if (!y->dbuf)
+    return P2P_ERR_NOMEM;
+  y->dbuf_cap = need;
+  return 0;
+}
+
+/* Stages a data frame header in dbuf (reserved by the caller). */
+static void stage_data_header(p2p_yamux *y, uint16_t flags, uint32_t id,
+                              uint32_t length) {
+  stage_header(y, P2P_YAMUX_DATA, flags, id, length);
+  memcpy(y->dbuf, y->hdr_out, P2P_YAMUX_HEADER_LEN);
+  y->out = y->dbuf;
+}
+
+static void queue_drained(ystream *s) {
+  s->qhead = 0;
+  if (s->qcap > BUF_KEEP) { /* the burst is over */
+    free(s->q);
+    s->q = NULL;
+    s->qcap = 0;
+  }
 }
 
 static int stream_has_work(const ystream *s) {
@@ -497,18 +559,20 @@ static int stage_stream_frame(p2p_yamux *y, ystream *s) {
   if (s->qlen > 0 && s->send_window > 0) {
     size_t n = min_size(s->qlen, s->send_window);
     n = min_size(n, y->cfg.max_frame_data_bytes);
+    if (reserve_data(y, n) < 0)
+      return 0; /* out of memory: the data stays queued for a later try */
     /* The FIN never rides on a data frame: it follows in a window update
      * of its own, as go-yamux sends it, because js-libp2p's yamux may
      * close the stream's readable end before it delivers the payload of a
      * data frame that carries FIN. */
     uint16_t flags = take_open_flags(s);
-    stage_header(y, P2P_YAMUX_DATA, flags, s->id, (uint32_t)n);
+    stage_data_header(y, flags, s->id, (uint32_t)n);
     memcpy(y->out + P2P_YAMUX_HEADER_LEN, s->q + s->qhead, n);
     y->out_len += n;
     s->qhead += n;
     s->qlen -= n;
     if (s->qlen == 0)
-      s->qhead = 0;
+      queue_drained(s);
     s->send_window -= (uint32_t)n;
   } else if (open || (s->pending_delta > 0 && !s->remote_fin)) {
     uint16_t flags = take_open_flags(s);
@@ -539,10 +603,16 @@ static int stage_next(p2p_yamux *y) {
     return 1;
   }
   if (y->ctl_len > 0) {
-    ctl_frame *f = &y->ctl[y->ctl_head];
-    y->ctl_head = (y->ctl_head + 1) % CTL_QUEUE_LEN;
+    ctl_frame f = y->ctl[y->ctl_head];
+    y->ctl_head = (y->ctl_head + 1) % y->ctl_cap;
     y->ctl_len--;
-    stage_header(y, f->type, f->flags, f->id, f->length);
+    if (y->ctl_len == 0 && y->ctl != y->ctl_small) { /* drained */
+      free(y->ctl);
+      y->ctl = y->ctl_small;
+      y->ctl_cap = CTL_INLINE_LEN;
+      y->ctl_head = 0;
+    }
+    stage_header(y, f.type, f.flags, f.id, f.length);
     return 1;
   }
   if (y->go_away_queued) {
@@ -580,8 +650,15 @@ ssize_t p2p_yamux_send(p2p_yamux *y, uint8_t *buf, size_t cap, uint64_t now) {
   while (written < cap) {
     if (y->out_off == y->out_len) {
       y->out_off = y->out_len = 0;
-      if (!stage_next(y))
+      if (!stage_next(y)) {
+        if (y->dbuf_cap > BUF_KEEP) { /* nothing more to send for now */
+          free(y->dbuf);
+          y->dbuf = NULL;
+          y->dbuf_cap = 0;
+        }
+        y->out = y->hdr_out;
         break;
+      }
     }
     size_t n = min_size(y->out_len - y->out_off, cap - written);
     memcpy(buf + written, y->out + y->out_off, n);
@@ -628,9 +705,14 @@ ssize_t p2p_yamux_stream_write(p2p_yamux *y, uint32_t id, const uint8_t *data,
       s->qhead = 0;
     }
     if (s->qlen + n > s->qcap) {
-      size_t ncap = s->qcap ? s->qcap : 4096;
-      while (ncap < s->qlen + n)
-        ncap *= 2;
+      size_t need = s->qlen + n, ncap;
+      if (s->qcap == 0) {
+        ncap = need > BUF_MIN ? need : BUF_MIN; /* the first: sized to need */
+      } else {
+        ncap = s->qcap * 2;
+        while (ncap < need)
+          ncap *= 2;
+      }
       if (ncap > y->cfg.max_stream_queued_bytes)
         ncap = y->cfg.max_stream_queued_bytes;
       uint8_t *nq = realloc(s->q, ncap);
@@ -685,7 +767,8 @@ int p2p_yamux_stream_reset(p2p_yamux *y, uint32_t id) {
   if (s->rst_pending)
     return P2P_ERR_STATE;
   s->rst_pending = 1;
-  s->qlen = s->qhead = 0;
+  s->qlen = 0;
+  queue_drained(s);
   return 0;
 }
 

@@ -108,6 +108,21 @@ typedef struct host {
 
 typedef struct packet packet;
 
+/* Packets are recycled through per-size free lists instead of going back to
+ * malloc: a size class holds payloads of up to pool_cap[class] bytes (pure
+ * ACKs and control, datagrams of a few sizes, one MSS). Bigger packets are
+ * plain allocations. Each list keeps at most POOL_MAX_BYTES worth of packets;
+ * beyond that freed packets go back to malloc. */
+#define POOL_CLASSES 5
+#define POOL_NONE 0xffu
+#define POOL_MAX_BYTES (16u << 20)
+static const uint32_t pool_cap[POOL_CLASSES] = {64u, 128u, 256u, 512u, 1536u};
+
+typedef struct packet_pool {
+  packet *free;
+  size_t n_free, max_free;
+} packet_pool;
+
 struct p2plab_backend {
   p2plab_backend_config cfg;
   sim_engine *eng;
@@ -121,7 +136,8 @@ struct p2plab_backend {
   size_t n_latency_overrides;
   p2plab_packet_fn observer;
   void *observer_ctx;
-  packet *in_flight;            /* every live packet, for destroy */
+  packet *in_flight; /* every live packet, for destroy */
+  packet_pool pool[POOL_CLASSES];
   struct p2plab_tcp *graveyard; /* closed connections awaiting free */
   uint64_t graveyard_event_at;
 };
@@ -136,6 +152,7 @@ struct packet {
   uint32_t size;          /* bytes on the wire */
   uint32_t seq, ack, wnd; /* TCP only */
   uint32_t len;
+  uint8_t cls; /* size class, or POOL_NONE */
   uint8_t data[];
 };
 
@@ -234,10 +251,25 @@ static void observe(p2plab_backend *b, const packet *p, uint32_t dst_host,
 
 static packet *packet_new(p2plab_backend *b, host *src, uint8_t proto,
                           uint32_t len) {
-  packet *p = malloc(sizeof *p + len);
-  if (p == NULL)
-    return NULL;
+  uint8_t cls = POOL_NONE;
+  packet *p;
+  for (uint8_t i = 0; i < POOL_CLASSES; i++)
+    if (len <= pool_cap[i]) {
+      cls = i;
+      break;
+    }
+  if (cls != POOL_NONE && b->pool[cls].free != NULL) {
+    packet_pool *pl = &b->pool[cls];
+    p = pl->free;
+    pl->free = p->next;
+    pl->n_free--;
+  } else {
+    p = malloc(sizeof *p + (cls != POOL_NONE ? pool_cap[cls] : len));
+    if (p == NULL)
+      return NULL;
+  }
   memset(p, 0, sizeof *p);
+  p->cls = cls;
   p->b = b;
   p->src_host = src->id;
   p->hdr.proto = proto;
@@ -258,6 +290,15 @@ static void packet_free(packet *p) {
     b->in_flight = p->next;
   if (p->next)
     p->next->prev = p->prev;
+  if (p->cls != POOL_NONE) {
+    packet_pool *pl = &b->pool[p->cls];
+    if (pl->n_free < pl->max_free) {
+      p->next = pl->free;
+      pl->free = p;
+      pl->n_free++;
+      return;
+    }
+  }
   free(p);
 }
 
@@ -540,6 +581,8 @@ static int nb_create(const p2plab_backend_config *cfg, p2plab_backend **out) {
   sim_hmap_init(&b->map);
   b->next_public = PUBLIC_BASE + 1;
   b->graveyard_event_at = SIM_TIME_NEVER;
+  for (size_t i = 0; i < POOL_CLASSES; i++)
+    b->pool[i].max_free = POOL_MAX_BYTES / (sizeof(packet) + pool_cap[i]);
   *out = b;
   return 0;
 }
@@ -568,6 +611,12 @@ static void nb_destroy(p2plab_backend *b) {
   }
   while (b->in_flight)
     packet_free(b->in_flight);
+  for (size_t i = 0; i < POOL_CLASSES; i++)
+    while (b->pool[i].free) {
+      packet *p = b->pool[i].free;
+      b->pool[i].free = p->next;
+      free(p);
+    }
   for (size_t i = 0; i < b->n_hosts; i++) {
     sim_nat_del(b->hosts[i]->home);
     free(b->hosts[i]);

@@ -11,10 +11,15 @@
  * BSD does without SACK).
  *
  * The receive side delivers in-order bytes straight from the segment. Bytes
- * that arrive beyond a hole go to a reassembly ring of rcv_wnd bytes
- * (allocated on first use) indexed by absolute stream offset, with a short
- * sorted list of the byte ranges it holds; they are delivered once the hole
- * fills.
+ * that arrive beyond a hole go to a reassembly ring indexed by absolute
+ * stream offset modulo its size, with a short sorted list of the byte ranges
+ * it holds; they are delivered once the hole fills. The ring grows with the
+ * span it must hold (at most rcv_wnd bytes) and is freed once it is empty.
+ *
+ * Memory: an idle connection holds no buffers beyond small ones. The send
+ * ring and the one-segment scratch copy are allocated when data is queued,
+ * sized to need, reused while data is in flight, and freed once everything
+ * is acknowledged unless small (at most TCP_BUF_KEEP bytes).
  *
  * Callbacks may re-enter the connection (send, shutdown, abort, even input).
  * Every state change is committed before calling out, and after each call
@@ -32,7 +37,9 @@
 #define TCP_MAX_WND (1u << 30)     /* keeps sequence arithmetic sane */
 #define TCP_MAX_SENDBUF (1u << 30) /* queued bytes, same reason */
 #define TCP_MAX_CWND (1u << 30)
-#define TCP_SBUF_MIN 4096u
+#define TCP_SBUF_MIN 256u     /* smallest send ring */
+#define TCP_BUF_KEEP 256u     /* larger empty buffers are freed */
+#define TCP_RBUF_MIN 4096u    /* smallest reassembly ring */
 #define TCP_MAX_OOO_RANGES 64 /* ranges held in the reassembly ring */
 #define TCP_DUPACK_THRESH 3u
 
@@ -64,14 +71,18 @@ struct sim_tcp_conn {
   uint32_t buf_seq; /* sequence number of the first byte in sbuf */
   uint8_t *sbuf;
   size_t scap, shead, slen;
-  uint8_t *scratch; /* one MSS: the payload handed to emit */
+  uint8_t *scratch; /* up to one MSS: the payload handed to emit */
+  size_t scratch_cap;
   unsigned emit_depth;
 
   /* Receive side. */
   uint32_t irs, rcv_nxt;
   uint64_t rcv_off; /* stream offset of rcv_nxt */
   uint8_t *rbuf;
-  ooo_range ooo[TCP_MAX_OOO_RANGES];
+  size_t rcap;       /* ring size: stored bytes are at offset % rcap */
+  unsigned rbuf_pin; /* > 0 while rbuf bytes are being delivered */
+  uint8_t *rbuf_old; /* a ring replaced while pinned, freed at unpin */
+  ooo_range *ooo;    /* TCP_MAX_OOO_RANGES entries, allocated with rbuf */
   size_t n_ooo;
   uint64_t ooo_fin_off;
 
@@ -159,11 +170,6 @@ int sim_tcp_new(const sim_tcp_config *cfg, const sim_tcp_ops *ops, void *ctx,
     c->cfg.rto_initial_ns = 1;
   if (c->cfg.rto_max_ns < c->cfg.rto_min_ns)
     c->cfg.rto_max_ns = c->cfg.rto_min_ns;
-  c->scratch = malloc(c->cfg.mss);
-  if (c->scratch == NULL) {
-    free(c);
-    return P2P_ERR_NOMEM;
-  }
   if (ops != NULL)
     c->ops = *ops;
   c->ctx = ctx;
@@ -180,6 +186,8 @@ void sim_tcp_del(sim_tcp_conn *c) {
     return;
   free(c->sbuf);
   free(c->rbuf);
+  free(c->rbuf_old);
+  free(c->ooo);
   free(c->scratch);
   free(c);
 }
@@ -278,9 +286,13 @@ static int sbuf_reserve(sim_tcp_conn *c, size_t need) {
 
   if (need <= c->scap)
     return 0;
-  cap = c->scap ? c->scap : TCP_SBUF_MIN;
-  while (cap < need)
-    cap *= 2;
+  if (c->scap == 0) {
+    cap = need > TCP_SBUF_MIN ? need : TCP_SBUF_MIN; /* sized to need */
+  } else {
+    cap = c->scap * 2;
+    while (cap < need)
+      cap *= 2;
+  }
   nb = malloc(cap);
   if (nb == NULL)
     return P2P_ERR_NOMEM;
@@ -312,8 +324,21 @@ static void sbuf_copy_out(const sim_tcp_conn *c, size_t off, size_t n,
 static void sbuf_consume(sim_tcp_conn *c, size_t n) {
   c->shead = (c->shead + n) % c->scap;
   c->slen -= n;
-  if (c->slen == 0)
-    c->shead = 0;
+  if (c->slen > 0)
+    return;
+  c->shead = 0;
+  /* Everything is acknowledged: the burst is over. The scratch copy may be
+   * in use by an emit further up the stack. */
+  if (c->scap > TCP_BUF_KEEP) {
+    free(c->sbuf);
+    c->sbuf = NULL;
+    c->scap = 0;
+  }
+  if (c->scratch_cap > TCP_BUF_KEEP && c->emit_depth == 0) {
+    free(c->scratch);
+    c->scratch = NULL;
+    c->scratch_cap = 0;
+  }
 }
 
 /* --- transmission -------------------------------------------------------- */
@@ -343,6 +368,20 @@ static void send_data_seg(sim_tcp_conn *c, uint32_t seq, uint32_t n, bool fin,
     /* The payload is copied out of the ring so that a callback growing the
      * ring cannot pull it from under emit. A nested emit gets its own copy. */
     if (c->emit_depth == 0) {
+      if (c->scratch_cap < n) {
+        /* Sized to need, up to one MSS. */
+        size_t cap = c->scratch_cap ? c->scratch_cap * 2 : TCP_SBUF_MIN;
+        while (cap < n)
+          cap *= 2;
+        if (cap > c->cfg.mss)
+          cap = c->cfg.mss;
+        free(c->scratch);
+        c->scratch_cap = 0;
+        c->scratch = malloc(cap);
+        if (c->scratch == NULL)
+          return; /* as if lost: the timer resends it */
+        c->scratch_cap = cap;
+      }
       buf = c->scratch;
     } else {
       tmp = malloc(n);
@@ -737,6 +776,68 @@ static void ooo_trim(sim_tcp_conn *c) {
     c->ooo[0].start = c->rcv_off;
 }
 
+/* Copies len bytes to (ring_put) or from (ring_get) a ring of cap bytes at
+ * stream offset off. */
+static void ring_put(uint8_t *ring, size_t cap, uint64_t off,
+                     const uint8_t *data, size_t len) {
+  size_t pos = (size_t)(off % cap);
+  size_t first = cap - pos;
+
+  if (first > len)
+    first = len;
+  memcpy(ring + pos, data, first);
+  memcpy(ring, data + first, len - first);
+}
+
+static void ring_get(const uint8_t *ring, size_t cap, uint64_t off,
+                     uint8_t *dst, size_t len) {
+  size_t pos = (size_t)(off % cap);
+  size_t first = cap - pos;
+
+  if (first > len)
+    first = len;
+  memcpy(dst, ring + pos, first);
+  memcpy(dst + first, ring, len - first);
+}
+
+/* Grows the reassembly ring to hold `span` bytes from rcv_off (span <=
+ * rcv_wnd), moving the stored ranges. While rbuf bytes are being delivered
+ * the old ring stays alive until the delivery ends. Returns false when
+ * memory is short. */
+static bool rbuf_grow(sim_tcp_conn *c, uint64_t span) {
+  uint64_t wnd = c->cfg.rcv_wnd;
+  uint64_t cap = c->rcap ? c->rcap : TCP_RBUF_MIN;
+  uint8_t *nb;
+  size_t i;
+
+  while (cap < span)
+    cap *= 2;
+  if (cap > wnd || c->rbuf_pin > 0)
+    cap = wnd; /* while pinned, grow once and for all */
+  nb = malloc((size_t)cap);
+  if (nb == NULL)
+    return false;
+  for (i = 0; i < c->n_ooo; i++) {
+    uint64_t at = c->ooo[i].start > c->rcv_off ? c->ooo[i].start : c->rcv_off;
+    while (at < c->ooo[i].end) {
+      uint8_t tmp[512];
+      size_t n = (size_t)(c->ooo[i].end - at);
+      if (n > sizeof tmp)
+        n = sizeof tmp;
+      ring_get(c->rbuf, c->rcap, at, tmp, n);
+      ring_put(nb, (size_t)cap, at, tmp, n);
+      at += n;
+    }
+  }
+  if (c->rbuf_pin > 0 && c->rbuf_old == NULL)
+    c->rbuf_old = c->rbuf;
+  else
+    free(c->rbuf);
+  c->rbuf = nb;
+  c->rcap = (size_t)cap;
+  return true;
+}
+
 /* Buffers bytes that arrived beyond a hole (already trimmed to the window).
  * Dropped, as if lost, when the range table is full or memory is short. */
 static void ooo_store(sim_tcp_conn *c, uint32_t seq, const uint8_t *data,
@@ -744,7 +845,7 @@ static void ooo_store(sim_tcp_conn *c, uint32_t seq, const uint8_t *data,
   uint64_t start = c->rcv_off + (seq - c->rcv_nxt);
   uint64_t end = start + len;
   uint64_t wnd = c->cfg.rcv_wnd;
-  size_t i, j, pos, first;
+  size_t i, j;
 
   if (fin) {
     c->ooo_fin = true;
@@ -752,10 +853,13 @@ static void ooo_store(sim_tcp_conn *c, uint32_t seq, const uint8_t *data,
   }
   if (len == 0 || wnd == 0)
     return;
-  if (c->rbuf == NULL) {
-    c->rbuf = malloc(wnd);
-    if (c->rbuf == NULL)
-      return;
+  if (c->ooo == NULL)
+    c->ooo = malloc(TCP_MAX_OOO_RANGES * sizeof(ooo_range));
+  if (c->ooo == NULL ||
+      (end - c->rcv_off > c->rcap && !rbuf_grow(c, end - c->rcv_off))) {
+    if (fin)
+      c->ooo_fin = false;
+    return; /* as if lost */
   }
   /* Find the ranges the new one touches and merge them. */
   for (i = 0; i < c->n_ooo && c->ooo[i].end < start; i++)
@@ -780,12 +884,7 @@ static void ooo_store(sim_tcp_conn *c, uint32_t seq, const uint8_t *data,
     memmove(&c->ooo[i + 1], &c->ooo[j], (c->n_ooo - j) * sizeof(ooo_range));
     c->n_ooo -= j - i - 1;
   }
-  pos = (size_t)(start % wnd);
-  first = (size_t)wnd - pos;
-  if (first > len)
-    first = len;
-  memcpy(c->rbuf + pos, data, first);
-  memcpy(c->rbuf, data + first, len - first);
+  ring_put(c->rbuf, c->rcap, start, data, len);
 }
 
 static bool deliver(sim_tcp_conn *c, const uint8_t *buf, size_t len,
@@ -799,25 +898,40 @@ static bool deliver(sim_tcp_conn *c, const uint8_t *buf, size_t len,
 
 /* Delivers buffered bytes that the last in-order segment made contiguous. */
 static bool ooo_drain(sim_tcp_conn *c, uint64_t now) {
+  bool ok = true;
+
+  c->rbuf_pin++;
   while (c->n_ooo > 0 && c->ooo[0].start <= c->rcv_off &&
          data_state(c->state)) {
-    uint64_t wnd = c->cfg.rcv_wnd;
+    uint8_t *ring = c->rbuf;
     uint64_t from = c->rcv_off;
     uint64_t n = c->ooo[0].end - from;
-    size_t pos = (size_t)(from % wnd);
-    size_t first = (size_t)(wnd - pos);
+    size_t pos = (size_t)(from % c->rcap);
+    size_t first = c->rcap - pos;
 
     if (first > n)
       first = (size_t)n;
     c->rcv_off += n;
     c->rcv_nxt += (uint32_t)n;
     ooo_trim(c);
-    if (!deliver(c, c->rbuf + pos, first, now))
-      return false;
-    if (!deliver(c, c->rbuf, (size_t)n - first, now))
-      return false;
+    if (!deliver(c, ring + pos, first, now) ||
+        !deliver(c, ring, (size_t)n - first, now)) {
+      ok = false;
+      break;
+    }
   }
-  return true;
+  if (--c->rbuf_pin == 0) {
+    free(c->rbuf_old);
+    c->rbuf_old = NULL;
+    if (c->n_ooo == 0 && c->rbuf != NULL) { /* every hole filled */
+      free(c->rbuf);
+      c->rbuf = NULL;
+      c->rcap = 0;
+      free(c->ooo);
+      c->ooo = NULL;
+    }
+  }
+  return ok;
 }
 
 /* The peer's FIN, in order. Returns false if the connection moved on. */

@@ -396,6 +396,26 @@ START_TEST(test_noise_one_megabyte_each_way) {
 }
 END_TEST
 
+/* Buffers are allocated per burst and given back between bursts: frames
+ * that arrive whole, split across many calls, or straddling call
+ * boundaries, after idle gaps, all arrive byte-exact. */
+START_TEST(test_noise_bursts_after_idle_gaps_arrive_byte_exact) {
+  pair p;
+  pair_new(&p, NULL);
+  pump(p.i, p.r, 4096);
+  check_established(&p);
+  stream(p.i, p.r, 200000, 1460);
+  stream(p.r, p.i, 10, 1);
+  stream(p.i, p.r, 100, 100000);
+  stream(p.i, p.r, 140000, 65537);
+  stream(p.r, p.i, 70000, 65535 + 2 + 1);
+  stream(p.i, p.r, 3, 3);
+  ck_assert_uint_eq(p2p_noise_pending(p.i), 0);
+  ck_assert_uint_eq(p2p_noise_readable(p.r), 0);
+  pair_del(&p);
+}
+END_TEST
+
 START_TEST(test_noise_large_write_splits_into_max_frames) {
   pair p;
   static uint8_t big[200000], out[70000];
@@ -725,6 +745,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_noise_mismatched_prologue_fails);
   tcase_add_test(tc, test_noise_forged_payloads_fail_with_reason);
   tcase_add_test(tc, test_noise_bad_lengths_fail);
+  tcase_add_test(tc, test_noise_bursts_after_idle_gaps_arrive_byte_exact);
   tcase_add_test(tc, test_noise_new_rejects_bad_arguments);
   suite_add_tcase(s, tc);
   return s;

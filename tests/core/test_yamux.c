@@ -370,6 +370,42 @@ START_TEST(test_yamux_ten_megabytes_arrive_byte_exact_with_small_reads) {
 }
 END_TEST
 
+/* Send queues and the frame staging buffer are given back when they drain
+ * and allocated again for the next burst: bursts of any size, separated by
+ * idle gaps and pings, arrive byte-exact on both streams. */
+START_TEST(test_yamux_bursts_after_idle_gaps_arrive_byte_exact) {
+  static const size_t sizes[] = {100000, 5, 70000, 300, 1, 65536, 4097};
+  peer c, s;
+  pair_init(&c, &s);
+  s.auto_consume = 1;
+  c.auto_consume = 1;
+  uint8_t *src = malloc(100000);
+  ck_assert_ptr_nonnull(src);
+  for (size_t i = 0; i < 100000; i++)
+    src[i] = pattern(i);
+  uint32_t a, b;
+  ck_assert_int_eq(p2p_yamux_stream_open(c.y, &a), 0);
+  ck_assert_int_eq(p2p_yamux_stream_open(c.y, &b), 0);
+  size_t want = 0;
+  for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+    ck_assert_int_eq(p2p_yamux_stream_write(c.y, a, src, sizes[k]),
+                     (ssize_t)sizes[k]);
+    ck_assert_int_eq(p2p_yamux_stream_write(c.y, b, src + 1, sizes[k] - 1),
+                     (ssize_t)(sizes[k] - 1));
+    ck_assert_int_eq(p2p_yamux_ping(c.y, (uint32_t)k), 0);
+    pump(&c, &s, k % 2 ? 1500 : 100000);
+    ck_assert_uint_eq(s.rx_len[a], want + sizes[k]);
+    ck_assert_int_eq(memcmp(s.rx[a] + want, src, sizes[k]), 0);
+    ck_assert_int_eq(memcmp(s.rx[b] + want - k, src + 1, sizes[k] - 1), 0);
+    want += sizes[k];
+  }
+  ck_assert_uint_eq(c.n_ping_acks, sizeof(sizes) / sizeof(sizes[0]));
+  free(src);
+  peer_free(&c);
+  peer_free(&s);
+}
+END_TEST
+
 START_TEST(test_yamux_many_streams_interleave_and_stay_separate) {
   peer c, s;
   p2p_yamux_config cfg;
@@ -490,6 +526,31 @@ START_TEST(test_yamux_ping_is_answered_with_its_opaque_value) {
   ck_assert_uint_eq(c.n_ping_acks, 1);
   ck_assert_uint_eq(c.ping_acks[0], 0xdeadbeefu);
   ck_assert_uint_eq(s.n_ping_acks, 0);
+  peer_free(&c);
+  peer_free(&s);
+}
+END_TEST
+
+/* Control frames queue in order up to 64 (the first few in the session,
+ * the rest in a spill ring that is given back when drained); the 65th is
+ * refused, and the queue works again after draining. */
+START_TEST(test_yamux_control_queue_keeps_order_and_limit_of_64) {
+  peer c, s;
+  pair_init(&c, &s);
+  for (int round = 0; round < 2; round++) {
+    for (uint32_t i = 0; i < 64; i++)
+      ck_assert_int_eq(p2p_yamux_ping(c.y, 1000u * (uint32_t)round + i), 0);
+    ck_assert_int_eq(p2p_yamux_ping(c.y, 99), P2P_ERR_LIMIT);
+    uint8_t buf[64 * 12 + 1];
+    ck_assert_int_eq(p2p_yamux_send(c.y, buf, sizeof(buf), 0), 64 * 12);
+    for (uint32_t i = 0; i < 64; i++) {
+      const uint8_t *f = buf + 12 * i;
+      uint32_t v = ((uint32_t)f[8] << 24) | ((uint32_t)f[9] << 16) |
+                   ((uint32_t)f[10] << 8) | f[11];
+      ck_assert_int_eq(f[1], P2P_YAMUX_PING);
+      ck_assert_uint_eq(v, 1000u * (uint32_t)round + i);
+    }
+  }
   peer_free(&c);
   peer_free(&s);
 }
@@ -666,9 +727,11 @@ static Suite *suite(void) {
   tcase_add_test(tc,
                  test_yamux_ten_megabytes_arrive_byte_exact_with_small_reads);
   tcase_add_test(tc, test_yamux_many_streams_interleave_and_stay_separate);
+  tcase_add_test(tc, test_yamux_bursts_after_idle_gaps_arrive_byte_exact);
   tcase_add_test(tc, test_yamux_inbound_stream_limit_refuses_extra_with_rst);
   tcase_add_test(tc, test_yamux_reset_drops_queue_and_reports_to_peer);
   tcase_add_test(tc, test_yamux_ping_is_answered_with_its_opaque_value);
+  tcase_add_test(tc, test_yamux_control_queue_keeps_order_and_limit_of_64);
   tcase_add_test(tc, test_yamux_go_away_prevents_new_streams);
   tcase_add_loop_test(tc,
                       test_yamux_malformed_frame_sends_go_away_protocol_error,

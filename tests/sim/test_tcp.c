@@ -627,6 +627,30 @@ START_TEST(test_tcp_segment_overtaken_by_many_is_still_delivered_in_order) {
 }
 END_TEST
 
+/* Holes opened late in a long transfer, when the window is large, leave
+ * hundreds of kilobytes beyond them: the reassembly ring grows with that
+ * span (moving what it holds), is released once the hole fills, and is
+ * built again for the next hole. Every byte still arrives in order. */
+START_TEST(test_tcp_large_holes_late_in_a_transfer_are_reassembled) {
+  wire w;
+  const uint64_t n = 4u << 20;
+
+  wire_init(&w, NULL);
+  wire_establish(&w);
+  w.drop_idx[0][w.n_drop[0]++] = w.ep[0].emitted + 700;
+  w.drop_idx[0][w.n_drop[0]++] = w.ep[0].emitted + 1500;
+  w.drop_idx[0][w.n_drop[0]++] = w.ep[0].emitted + 1501;
+  w.drop_idx[0][w.n_drop[0]++] = w.ep[0].emitted + 2400;
+  send_pattern(&w.ep[0], n);
+  wire_run(&w, NEVER);
+  ck_assert_uint_eq(w.dropped, 4);
+  ck_assert_uint_eq(w.ep[1].rx, n);
+  ck_assert_uint_eq(w.ep[1].rx_bad, 0);
+  ck_assert_uint_eq(sim_tcp_unacked(w.ep[0].c), 0);
+  wire_free(&w);
+}
+END_TEST
+
 START_TEST(test_tcp_out_of_order_data_is_answered_with_dup_acks) {
   wire w;
   uint64_t acks0;
@@ -1151,6 +1175,7 @@ static Suite *tcp_suite(void) {
   tcase_add_test(
       tc, test_tcp_segment_overtaken_by_many_is_still_delivered_in_order);
   tcase_add_test(tc, test_tcp_out_of_order_data_is_answered_with_dup_acks);
+  tcase_add_test(tc, test_tcp_large_holes_late_in_a_transfer_are_reassembled);
   tcase_add_test(tc, test_tcp_fast_retransmit_resends_before_rto);
   tcase_add_test(tc, test_tcp_newreno_recovers_two_losses_in_one_window);
   tcase_add_test(tc, test_tcp_data_retries_exhausted_times_out);

@@ -37,6 +37,12 @@
  * Once p2p_noise_state() is P2P_NOISE_ESTABLISHED, p2p_noise_write() queues
  * application data. Nothing here reads a clock: the caller applies its own
  * handshake timeout.
+ *
+ * Memory: buffers are allocated when needed and sized to what they hold. A
+ * frame that arrives whole in one p2p_noise_recv call is decrypted where it
+ * lies; only a frame split across calls is gathered. Queues larger than a
+ * few hundred bytes are freed once drained, so an idle channel holds about
+ * a kilobyte.
  */
 #ifndef P2P_NOISE_H
 #define P2P_NOISE_H

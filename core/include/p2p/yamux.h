@@ -18,6 +18,11 @@
  * Callbacks must not call p2p_yamux_recv, p2p_yamux_send or p2p_yamux_del;
  * the stream functions (write, close, reset, consume, open) are allowed.
  *
+ * Memory: a session allocates payload buffers (a stream's send queue, the
+ * staging of a data frame) only while data waits to go out, and gives
+ * buffers larger than a few hundred bytes back once they drain, so an idle
+ * session costs little more than its structs.
+ *
  * A protocol violation by the peer makes p2p_yamux_recv return
  * P2P_ERR_PROTO; p2p_yamux_error_reason says why. The session then only
  * sends a GoAway(protocol error) frame and must be dropped after that.
@@ -164,8 +169,8 @@ P2P_WUR int p2p_yamux_stream_get_info(const p2p_yamux *y, uint32_t id,
                                       p2p_yamux_stream_info *info);
 
 /* Queues a ping carrying `opaque`; on_ping_ack reports the answer. Returns
- * 0, P2P_ERR_LIMIT when too many control frames wait, P2P_ERR_STATE after a
- * protocol error. */
+ * 0, P2P_ERR_LIMIT when too many control frames wait, P2P_ERR_NOMEM,
+ * P2P_ERR_STATE after a protocol error. */
 P2P_WUR int p2p_yamux_ping(p2p_yamux *y, uint32_t opaque);
 
 /* Queues a GoAway with `code` (p2p_yamux_go_away_code): no new streams are
