@@ -1431,6 +1431,10 @@ void p2p_host_on_expiry(p2p_host *h, uint64_t now) {
 /* ------------------------------------------------------------------ */
 /* Extension points. */
 
+uint64_t p2p_host_unix_ns(const p2p_host *h, uint64_t now) {
+  return now + h->cfg.unix_offset_ns;
+}
+
 const p2p_rand *p2p_host_rand(const p2p_host *h) {
   return h->cfg.rnd;
 }

@@ -720,3 +720,45 @@ int p2p_multiaddr_proto_code(const char *name, uint32_t *code) {
     *code = p->code;
   return 0;
 }
+
+int p2p_multiaddr_tcp_target(const p2p_multiaddr *ma, uint32_t *ip,
+                             uint16_t *port, int *is_ws, p2p_peerid *peer,
+                             int *has_peer) {
+  if (!ma_ok(ma) || ip == NULL || port == NULL)
+    return P2P_ERR_INVALID;
+  /* Expected components in order: ip4, tcp, optional ws, optional p2p. */
+  size_t pos = 0;
+  p2p_ma_component c;
+  uint32_t a = 0;
+  uint16_t p = 0;
+  int i = 0, ws = 0, got_peer = 0, rc;
+  p2p_peerid pid;
+  while ((rc = p2p_multiaddr_next(ma, &pos, &c)) == 1) {
+    if (i == 0 && c.code == P2P_MA_IP4 && c.value_len == 4) {
+      a = (uint32_t)c.value[0] << 24 | (uint32_t)c.value[1] << 16 |
+          (uint32_t)c.value[2] << 8 | c.value[3];
+    } else if (i == 1 && c.code == P2P_MA_TCP && c.value_len == 2) {
+      p = (uint16_t)(c.value[0] << 8 | c.value[1]);
+    } else if (i >= 2 && !ws && !got_peer && c.code == P2P_MA_WS) {
+      ws = 1;
+    } else if (i >= 2 && !got_peer && c.code == P2P_MA_P2P) {
+      if (p2p_peerid_from_bytes(c.value, c.value_len, &pid) < 0)
+        return P2P_ERR_INVALID;
+      got_peer = 1;
+    } else {
+      return P2P_ERR_INVALID;
+    }
+    i++;
+  }
+  if (rc < 0 || i < 2)
+    return P2P_ERR_INVALID;
+  *ip = a;
+  *port = p;
+  if (is_ws)
+    *is_ws = ws;
+  if (peer && got_peer)
+    *peer = pid;
+  if (has_peer)
+    *has_peer = got_peer;
+  return 0;
+}

@@ -21,8 +21,9 @@
  * circuit reset: an end-to-end yamux session never has that much in
  * flight, since its own windows bound what the ends send.
  *
- * Time. The core has no wall clock: `now` (ns) is read as time since the
- * Unix epoch, so a reservation's expire is now / 1e9 + ttl in seconds.
+ * Time. The core has no wall clock: a reservation's expire (Unix seconds
+ * on the wire) is p2p_host_unix_ns(now) + ttl, and an expire received is
+ * turned back into the host's clock the same way.
  */
 #include "p2p/relay.h"
 
@@ -506,7 +507,8 @@ static void handle_reserve(hop_sess *x, p2p_conn *conn, uint64_t now) {
     }
   }
   uint64_t expire_ns = now + s->cfg.reservation_ttl_ns;
-  uint64_t expire_s = expire_ns / NS_PER_S;
+  uint64_t expire_s =
+      (p2p_host_unix_ns(h, now) + s->cfg.reservation_ttl_ns) / NS_PER_S;
   uint8_t voucher[P2P_RELAY_VOUCHER_MAX_LEN];
   ssize_t vlen = p2p_relay_voucher_seal(p2p_host_key(h), &x->src_peer, expire_s,
                                         voucher, sizeof voucher);
@@ -1687,7 +1689,8 @@ static void rentry_answer(rentry *e, uint64_t now) {
     why = p2p_relay_status_name(m.status);
   else if (!m.has_reservation || !m.reservation.has_expire)
     why = "no reservation in the answer";
-  else if (m.reservation.expire_unix_s * NS_PER_S <= now)
+  else if (m.reservation.expire_unix_s * NS_PER_S <=
+           p2p_host_unix_ns(c->h, now))
     why = "reservation already expired";
   if (why == NULL && m.reservation.has_voucher) {
     p2p_relay_voucher v;
@@ -1718,7 +1721,8 @@ static void rentry_answer(rentry *e, uint64_t now) {
   e->held = 1;
   e->state = R_RESERVED;
   e->backoff = 0;
-  e->expire_ns = expire_s * NS_PER_S;
+  /* On our clock: the relay's Unix time less our clock's Unix offset. */
+  e->expire_ns = expire_s * NS_PER_S - (p2p_host_unix_ns(c->h, now) - now);
   uint64_t left = e->expire_ns - now;
   uint64_t margin = c->cfg.refresh_margin_ns;
   if (margin == 0)

@@ -33,4 +33,7 @@ int cli_sweep(int argc, char **argv);
 /* `p2plab node`: one real libp2p node on the posix backend. */
 int cli_node(int argc, char **argv);
 
+/* `p2plab relay`: the guides' relay on the posix backend. */
+int cli_relay(int argc, char **argv);
+
 #endif /* P2PLAB_CLI_H */

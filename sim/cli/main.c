@@ -33,6 +33,8 @@ static void usage(FILE *f) {
              "  plot RUN_DIR     redraw the graphs of a run from its events\n"
              "  demo             UDP hole punch between every pair of NAT "
              "presets\n"
+             "  node             a real libp2p node on 127.0.0.1 (posix)\n"
+             "  relay            the guides' relay, for real, on 127.0.0.1\n"
              "\n"
              "  --help           this text; COMMAND --help for a command\n"
              "  --version        print the version\n"
@@ -423,6 +425,8 @@ int main(int argc, char **argv) {
     return cmd_demo(argc - 2, argv + 2);
   if (strcmp(cmd, "node") == 0)
     return cli_node(argc - 2, argv + 2);
+  if (strcmp(cmd, "relay") == 0)
+    return cli_relay(argc - 2, argv + 2);
   fprintf(stderr, "p2plab: unknown command '%s'\n", cmd);
   usage(stderr);
   return CLI_BAD_INPUT;

@@ -3,53 +3,117 @@
  *
  * Each TCP connection has a record that lives until both the transport and
  * the host are done with it: the host says so with conn_close, the
- * transport with on_close (or we abort it). Records are freed only between
- * calls (sweep), never inside a callback of either side.
+ * transport with on_close (or we abort it). A record without a host
+ * connection (a dial in progress, a WebSocket upgrade under way) counts as
+ * done on the host side. Records are freed only between calls (sweep),
+ * never inside a callback of either side.
+ *
+ * A WebSocket connection puts a p2p_ws between TCP and the host: TCP bytes
+ * go to p2p_ws_recv, p2p_ws_read output to p2p_host_conn_recv, the host's
+ * writes to p2p_ws_write, and p2p_ws_send output to tcp_send. The bytes
+ * move through stack buffers, so steady-state frames allocate nothing here
+ * (p2p_ws keeps its own buffers).
  */
 #include "sim/hostnet/hostnet.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "p2p/websocket.h"
 #include "sim/util/errbuf.h"
 
-#define MAX_LISTEN 8
+#define MAX_LISTEN SIM_HOSTNET_MAX_LISTEN
+/* Bytes moved per step between p2p_ws and TCP or the host. */
+#define IO_CHUNK 16384
+
+typedef struct hn_listener {
+  sim_hostnet *hn;
+  p2plab_tcp_listener *l;
+  int ws; /* accepted connections speak WebSocket */
+} hn_listener;
 
 typedef struct hn_conn {
   sim_hostnet *hn;
   p2plab_tcp *tcp;
   p2p_conn *pc;
-  p2p_multiaddr dial_ma; /* the dialled address (dialled connections) */
+  p2p_ws *ws;            /* WebSocket connections only */
+  p2p_multiaddr dial_ma; /* dialled: the address */
+  p2p_peerid peer;       /* dialled: the expected peer when has_peer */
+  int has_peer;
   int dialled;
-  int tcp_gone;    /* the transport is closed (on_close or our abort) */
-  int host_closed; /* the host called conn_close, or never had it */
+  int dial_pending;   /* dialled; neither the host conn nor a failure yet */
+  int tcp_up;         /* TCP connected (accepted, or on_connect) */
+  int tcp_gone;       /* the transport is closed (on_close or our abort) */
+  int host_closed;    /* the host called conn_close, or has no connection */
+  int shut;           /* we sent FIN */
+  int eof_sent;       /* p2p_host_conn_eof was called */
+  p2plab_timer timer; /* WebSocket upgrade timeout, then close linger */
+  uint64_t timer_at;  /* 0: not armed */
   struct hn_conn *next;
 } hn_conn;
 
 struct sim_hostnet {
   sim_hostnet_config cfg;
   p2p_host *host;
-  p2plab_tcp_listener *lst[MAX_LISTEN];
-  p2p_multiaddr addrs[MAX_LISTEN];
-  size_t n_listen;
+  hn_listener lst[2 * MAX_LISTEN];
+  p2p_multiaddr addrs[2 * MAX_LISTEN];
+  size_t n_listen; /* listeners bound (TCP then WebSocket) */
   hn_conn *conns;
   p2plab_timer timer;
   uint64_t timer_at; /* 0: no timer armed */
   int depth;         /* calls into the host in progress */
+  int reporting;     /* a dial failure of ours is being reported */
 };
 
 static void on_timer(void *ctx, uint64_t now);
+static void on_conn_timer(void *ctx, uint64_t now);
+
+__attribute__((format(printf, 2, 3))) static void
+hn_logf(sim_hostnet *hn, const char *fmt, ...) {
+  if (hn->cfg.log == NULL)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  hn->cfg.log(hn->cfg.ctx, msg);
+}
+
+static void conn_timer_cancel(hn_conn *hc) {
+  if (hc->timer_at) {
+    (void)hc->hn->cfg.api->timer_cancel(hc->hn->cfg.b, hc->timer);
+    hc->timer_at = 0;
+  }
+}
+
+static void conn_timer_arm(hn_conn *hc, uint64_t delay_ns) {
+  const p2plab_backend_api *api = hc->hn->cfg.api;
+  conn_timer_cancel(hc);
+  uint64_t at = api->now(hc->hn->cfg.b) + delay_ns;
+  if (api->timer_start(hc->hn->cfg.b, at, on_conn_timer, hc, &hc->timer) == 0)
+    hc->timer_at = at;
+  else
+    hn_logf(hc->hn, "cannot start a WebSocket timer: no timeout applies");
+}
+
+static void conn_free(sim_hostnet *hn, hn_conn *c) {
+  conn_timer_cancel(c);
+  if (c->pc)
+    p2p_host_conn_free(hn->host, c->pc);
+  p2p_ws_del(c->ws);
+  p2p_multiaddr_free(&c->dial_ma);
+  free(c);
+}
 
 static void sweep(sim_hostnet *hn) {
   for (hn_conn **pp = &hn->conns; *pp;) {
     hn_conn *c = *pp;
     if (c->tcp_gone && c->host_closed) {
       *pp = c->next;
-      if (c->pc)
-        p2p_host_conn_free(hn->host, c->pc);
-      p2p_multiaddr_free(&c->dial_ma);
-      free(c);
+      conn_free(hn, c);
     } else {
       pp = &c->next;
     }
@@ -87,6 +151,74 @@ static void on_timer(void *ctx, uint64_t now) {
   after(hn);
 }
 
+/* --- transport helpers --------------------------------------------------- */
+
+static void tcp_abort(hn_conn *hc) {
+  if (hc->tcp_gone)
+    return;
+  hc->hn->cfg.api->tcp_abort(hc->tcp); /* no on_close follows an abort */
+  hc->tcp_gone = 1;
+  conn_timer_cancel(hc);
+}
+
+/* Hands the WebSocket's queued output to TCP. */
+static int ws_flush(hn_conn *hc) {
+  uint8_t buf[IO_CHUNK];
+  for (;;) {
+    if (hc->tcp_gone)
+      return p2p_ws_pending(hc->ws) ? P2P_ERR_STATE : 0;
+    ssize_t n = p2p_ws_send(hc->ws, buf, sizeof buf);
+    if (n <= 0)
+      return (int)n;
+    int rc = hc->hn->cfg.api->tcp_send(hc->tcp, buf, (size_t)n);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+/* Sends what is queued, then FIN; a WebSocket connection whose peer does
+ * not close within the linger time is reset. */
+static void close_gracefully(hn_conn *hc) {
+  if (hc->tcp_gone || hc->shut)
+    return;
+  if ((hc->ws && ws_flush(hc) < 0) ||
+      hc->hn->cfg.api->tcp_shutdown(hc->tcp) < 0) {
+    tcp_abort(hc);
+    return;
+  }
+  hc->shut = 1;
+  if (hc->ws)
+    conn_timer_arm(hc, SIM_HOSTNET_WS_LINGER_NS);
+}
+
+/* Reports the failure of a dial still in progress (once). */
+static void report_dial_failure(hn_conn *hc, int err, const char *reason,
+                                uint64_t now) {
+  sim_hostnet *hn = hc->hn;
+  if (!hc->dial_pending)
+    return;
+  hc->dial_pending = 0;
+  /* The host tells its services and calls on_event, where `reporting`
+   * marks the event as the outcome of our dial. */
+  hn->reporting++;
+  hn->depth++;
+  p2p_host_report_dial_failure(hn->host, &hc->dial_ma, err, reason, now);
+  hn->depth--;
+  hn->reporting--;
+}
+
+/* "A.B.C.D:P" of the connection's peer, for logs. */
+static void remote_str(hn_conn *hc, char *buf, size_t len) {
+  p2plab_addr a;
+  if (hc->tcp_gone || hc->hn->cfg.api->tcp_remote_addr(hc->tcp, &a) < 0) {
+    snprintf(buf, len, "?");
+    return;
+  }
+  uint32_t ip = a.ip.v4;
+  snprintf(buf, len, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 0xff,
+           (ip >> 8) & 0xff, ip & 0xff, (unsigned)a.port);
+}
+
 /* --- host callbacks ------------------------------------------------------ */
 
 static int conn_write(void *ctx, p2p_conn *c, const uint8_t *buf, size_t len) {
@@ -94,7 +226,12 @@ static int conn_write(void *ctx, p2p_conn *c, const uint8_t *buf, size_t len) {
   hn_conn *hc = p2p_host_conn_user(c);
   if (hc->tcp_gone)
     return P2P_ERR_STATE;
-  return hn->cfg.api->tcp_send(hc->tcp, buf, len);
+  if (hc->ws == NULL)
+    return hn->cfg.api->tcp_send(hc->tcp, buf, len);
+  int rc = p2p_ws_write(hc->ws, buf, len);
+  if (rc < 0)
+    return rc;
+  return ws_flush(hc);
 }
 
 static void conn_close(void *ctx, p2p_conn *c, int err) {
@@ -103,23 +240,205 @@ static void conn_close(void *ctx, p2p_conn *c, int err) {
   hc->host_closed = 1;
   if (hc->tcp_gone)
     return;
-  if (err < 0 || hn->cfg.api->tcp_shutdown(hc->tcp) < 0) {
-    hn->cfg.api->tcp_abort(hc->tcp); /* no on_close follows an abort */
-    hc->tcp_gone = 1;
+  if (hc->ws == NULL) {
+    if (err < 0 || hn->cfg.api->tcp_shutdown(hc->tcp) < 0)
+      tcp_abort(hc);
+    else
+      hc->shut = 1;
+    return;
   }
+  /* A failed WebSocket has queued its close frame: send it. Other errors
+   * reset the connection, as for plain TCP. */
+  int st = p2p_ws_state(hc->ws);
+  if (err < 0 && st != P2P_WS_FAILED) {
+    tcp_abort(hc);
+    return;
+  }
+  if (st == P2P_WS_OPEN && p2p_ws_close(hc->ws, P2P_WS_CLOSE_NORMAL) < 0)
+    hn_logf(hn, "cannot start the WebSocket close handshake");
+  close_gracefully(hc);
 }
 
 static void on_event(void *ctx, const p2p_host_event *ev) {
   sim_hostnet *hn = ctx;
-  hn_conn *hc = ev->conn ? p2p_host_conn_user(ev->conn) : NULL;
+  /* Connections the host made itself (relayed) are not ours. */
+  hn_conn *hc = ev->conn && !p2p_host_conn_limited(ev->conn)
+                    ? p2p_host_conn_user(ev->conn)
+                    : NULL;
+  int dialled = hc ? hc->dialled : ev->conn == NULL && hn->reporting > 0;
   if (hn->cfg.on_event)
-    hn->cfg.on_event(hn->cfg.ctx, ev, hc ? hc->dialled : 0);
+    hn->cfg.on_event(hn->cfg.ctx, ev, dialled);
 }
 
 static void on_log(void *ctx, const char *msg) {
   sim_hostnet *hn = ctx;
   if (hn->cfg.log)
     hn->cfg.log(hn->cfg.ctx, msg);
+}
+
+static int dial_addr(sim_hostnet *hn, const p2p_multiaddr *ma);
+
+static int host_dial(void *ctx, const p2p_multiaddr *ma) {
+  return dial_addr(ctx, ma);
+}
+
+/* --- connections --------------------------------------------------------- */
+
+/* The multiaddr /ip4/A/tcp/P[/ws] of a backend address. */
+static int tcp_multiaddr(const p2plab_addr *a, int ws, p2p_multiaddr *out) {
+  char s[64];
+  uint32_t ip = a->ip.v4;
+  snprintf(s, sizeof s, "/ip4/%u.%u.%u.%u/tcp/%u%s", ip >> 24,
+           (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff, (unsigned)a->port,
+           ws ? "/ws" : "");
+  return p2p_multiaddr_parse(s, out);
+}
+
+/* Hands the transport connection to the host. */
+static int start_conn(sim_hostnet *hn, hn_conn *hc, uint64_t now) {
+  p2plab_addr ra;
+  p2p_multiaddr remote = {0};
+  if (hn->cfg.api->tcp_remote_addr(hc->tcp, &ra) == 0 &&
+      tcp_multiaddr(&ra, hc->ws != NULL, &remote) < 0)
+    remote = (p2p_multiaddr){0};
+  hc->host_closed = 0;
+  hn->depth++;
+  int rc =
+      p2p_host_conn_new(hn->host, hc->dialled, hc->has_peer ? &hc->peer : NULL,
+                        remote.len ? &remote : NULL, hc, now, &hc->pc);
+  hn->depth--;
+  p2p_multiaddr_free(&remote);
+  if (rc < 0) {
+    hc->pc = NULL;
+    hc->host_closed = 1;
+    tcp_abort(hc);
+    report_dial_failure(hc, rc, "the host refused the new connection", now);
+    return rc;
+  }
+  hc->dial_pending = 0;
+  return 0;
+}
+
+/* The WebSocket failed (malformed input, a refused upgrade): send what it
+ * queued (a 400 answer, a close frame), close, and tell the host. */
+static void ws_failed(hn_conn *hc, uint64_t now) {
+  sim_hostnet *hn = hc->hn;
+  int err = p2p_ws_error(hc->ws);
+  const char *why = p2p_ws_reason(hc->ws);
+  char peer[32];
+  remote_str(hc, peer, sizeof peer);
+  hn_logf(hn, "WebSocket connection with %s failed: %s", peer,
+          why ? why : "unknown reason");
+  if (err >= 0)
+    err = P2P_ERR_PROTO;
+  if (hc->pc && !hc->host_closed && !hc->eof_sent) {
+    hc->eof_sent = 1;
+    p2p_host_conn_eof(hn->host, hc->pc, err, now); /* conn_close follows */
+  } else {
+    report_dial_failure(hc, err, "the WebSocket handshake failed", now);
+  }
+  close_gracefully(hc);
+}
+
+/* TCP bytes of a WebSocket connection. p2p_ws_recv takes fewer bytes when
+ * its receive buffer is full: the loop reads it out and feeds the rest. */
+static void ws_input(hn_conn *hc, const uint8_t *buf, size_t len,
+                     uint64_t now) {
+  sim_hostnet *hn = hc->hn;
+  uint8_t chunk[IO_CHUNK];
+  size_t off = 0;
+  while (!hc->tcp_gone) {
+    ssize_t n = 0;
+    if (off < len) {
+      n = p2p_ws_recv(hc->ws, buf + off, len - off);
+      if (n < 0) {
+        ws_failed(hc, now);
+        return;
+      }
+      off += (size_t)n;
+    }
+    /* The 101 answer, pongs, a close echo. */
+    if (ws_flush(hc) < 0) {
+      tcp_abort(hc);
+      if (hc->pc && !hc->host_closed && !hc->eof_sent) {
+        hc->eof_sent = 1;
+        p2p_host_conn_eof(hn->host, hc->pc, P2P_ERR_IO, now);
+      }
+      report_dial_failure(hc, P2P_ERR_IO, "cannot send on TCP", now);
+      return;
+    }
+    int moved = 0;
+    if (hc->pc == NULL) {
+      /* A server also waits for the client's first bytes (in libp2p the
+       * dialer speaks first): a js-libp2p client (the `ws` package) can
+       * lose a message that arrives together with the 101 answer. */
+      int ready =
+          p2p_ws_state(hc->ws) != P2P_WS_HANDSHAKE &&
+          (hc->dialled || p2p_ws_readable(hc->ws) > 0 || p2p_ws_eof(hc->ws));
+      if (!ready) {
+        if (off < len && n > 0)
+          continue;
+        if (off >= len)
+          return; /* the upgrade needs more bytes */
+      } else {
+        conn_timer_cancel(hc); /* the upgrade is done */
+        if (start_conn(hn, hc, now) < 0)
+          return;
+        moved = 1;
+      }
+    }
+    ssize_t r;
+    while (!hc->tcp_gone && hc->pc &&
+           (r = p2p_ws_read(hc->ws, chunk, sizeof chunk)) > 0) {
+      moved = 1;
+      if (!hc->host_closed)
+        p2p_host_conn_recv(hn->host, hc->pc, chunk, (size_t)r, now);
+    }
+    if (off >= len)
+      break;
+    if (n == 0 && !moved) {
+      /* Nothing taken and nothing to take: the codec is stuck. */
+      hn_logf(hn, "WebSocket connection stalled: input not accepted");
+      tcp_abort(hc);
+      if (hc->pc && !hc->host_closed && !hc->eof_sent) {
+        hc->eof_sent = 1;
+        p2p_host_conn_eof(hn->host, hc->pc, P2P_ERR_INTERNAL, now);
+      }
+      report_dial_failure(hc, P2P_ERR_INTERNAL, "WebSocket stalled", now);
+      return;
+    }
+  }
+  if (!hc->tcp_gone && hc->pc && p2p_ws_eof(hc->ws) && !hc->host_closed &&
+      !hc->eof_sent) {
+    hc->eof_sent = 1; /* the peer's close frame: an orderly end */
+    p2p_host_conn_eof(hn->host, hc->pc, 0, now);
+  }
+}
+
+/* The WebSocket upgrade timed out, or a closing connection lingered. */
+static void on_conn_timer(void *ctx, uint64_t now) {
+  hn_conn *hc = ctx;
+  sim_hostnet *hn = hc->hn;
+  hc->timer_at = 0;
+  hn->depth++;
+  if (!hc->tcp_gone) {
+    char peer[32];
+    remote_str(hc, peer, sizeof peer);
+    if (hc->pc == NULL && !hc->shut) {
+      hn_logf(hn, "WebSocket handshake with %s timed out", peer);
+      report_dial_failure(hc, P2P_ERR_TIMEOUT,
+                          "the WebSocket handshake timed out", now);
+    } else {
+      hn_logf(hn, "WebSocket close with %s timed out: reset", peer);
+    }
+    tcp_abort(hc);
+    if (hc->pc && !hc->host_closed && !hc->eof_sent) {
+      hc->eof_sent = 1;
+      p2p_host_conn_eof(hn->host, hc->pc, P2P_ERR_TIMEOUT, now);
+    }
+  }
+  hn->depth--;
+  after(hn);
 }
 
 /* --- transport callbacks ------------------------------------------------- */
@@ -129,11 +448,12 @@ static void tcp_on_data(void *ctx, p2plab_tcp *t, const uint8_t *buf,
   hn_conn *hc = ctx;
   sim_hostnet *hn = hc->hn;
   (void)t;
-  if (hc->pc && !hc->host_closed) {
-    hn->depth++;
+  hn->depth++;
+  if (hc->ws)
+    ws_input(hc, buf, len, now);
+  else if (hc->pc && !hc->host_closed)
     p2p_host_conn_recv(hn->host, hc->pc, buf, len, now);
-    hn->depth--;
-  }
+  hn->depth--;
   after(hn);
 }
 
@@ -141,11 +461,18 @@ static void tcp_on_eof(void *ctx, p2plab_tcp *t, uint64_t now) {
   hn_conn *hc = ctx;
   sim_hostnet *hn = hc->hn;
   (void)t;
-  if (hc->pc && !hc->host_closed) {
-    hn->depth++;
+  hn->depth++;
+  if (hc->pc && !hc->host_closed && !hc->eof_sent) {
+    hc->eof_sent = 1;
     p2p_host_conn_eof(hn->host, hc->pc, 0, now);
-    hn->depth--;
+  } else if (hc->pc == NULL && hc->ws) {
+    /* The peer gave up during the upgrade. */
+    report_dial_failure(hc, P2P_ERR_PROTO,
+                        "the connection closed during the WebSocket handshake",
+                        now);
+    close_gracefully(hc);
   }
+  hn->depth--;
   after(hn);
 }
 
@@ -154,62 +481,39 @@ static void tcp_on_close(void *ctx, p2plab_tcp *t, int err, uint64_t now) {
   sim_hostnet *hn = hc->hn;
   (void)t;
   hc->tcp_gone = 1;
-  if (hc->pc == NULL) {
-    /* The dial failed before the host saw the connection. */
-    hc->host_closed = 1;
-    p2p_host_event ev = {.type = P2P_HOST_EV_CONN_CLOSED,
-                         .err = err ? err : P2P_ERR_REFUSED,
-                         .reason = "the TCP connection could not be made"};
-    if (hn->cfg.on_event)
-      hn->cfg.on_event(hn->cfg.ctx, &ev, hc->dialled);
-  } else if (!hc->host_closed) {
-    hn->depth++;
-    p2p_host_conn_eof(hn->host, hc->pc, err, now);
-    hn->depth--;
-  }
-  after(hn);
-}
-
-/* The multiaddr /ip4/A/tcp/P of a backend address. */
-static int tcp_multiaddr(const p2plab_addr *a, p2p_multiaddr *out) {
-  char s[64];
-  uint32_t ip = a->ip.v4;
-  snprintf(s, sizeof s, "/ip4/%u.%u.%u.%u/tcp/%u", ip >> 24, (ip >> 16) & 0xff,
-           (ip >> 8) & 0xff, ip & 0xff, (unsigned)a->port);
-  return p2p_multiaddr_parse(s, out);
-}
-
-static int start_conn(sim_hostnet *hn, hn_conn *hc, int outbound,
-                      const p2p_peerid *expected, uint64_t now) {
-  p2plab_addr ra;
-  p2p_multiaddr remote = {0};
-  if (hn->cfg.api->tcp_remote_addr(hc->tcp, &ra) == 0 &&
-      tcp_multiaddr(&ra, &remote) < 0)
-    remote = (p2p_multiaddr){0};
+  conn_timer_cancel(hc);
   hn->depth++;
-  int rc = p2p_host_conn_new(hn->host, outbound, expected,
-                             remote.len ? &remote : NULL, hc, now, &hc->pc);
-  hn->depth--;
-  p2p_multiaddr_free(&remote);
-  if (rc < 0) {
-    hc->pc = NULL;
-    hc->host_closed = 1;
-    hn->cfg.api->tcp_abort(hc->tcp);
-    hc->tcp_gone = 1;
+  if (hc->pc == NULL) {
+    report_dial_failure(
+        hc, err ? err : P2P_ERR_REFUSED,
+        hc->tcp_up ? "the connection closed during the WebSocket handshake"
+                   : "the TCP connection could not be made",
+        now);
+  } else if (!hc->host_closed && !hc->eof_sent) {
+    hc->eof_sent = 1;
+    p2p_host_conn_eof(hn->host, hc->pc, err, now);
   }
-  return rc;
+  hn->depth--;
+  after(hn);
 }
 
 static void tcp_on_connect(void *ctx, p2plab_tcp *t, uint64_t now) {
   hn_conn *hc = ctx;
   sim_hostnet *hn = hc->hn;
   (void)t;
-  uint32_t ip;
-  uint16_t port;
-  p2p_peerid peer;
-  int has_peer = 0;
-  if (p2p_host_tcp_target(&hc->dial_ma, &ip, &port, &peer, &has_peer) == 0)
-    (void)start_conn(hn, hc, 1, has_peer ? &peer : NULL, now);
+  hc->tcp_up = 1;
+  hn->depth++;
+  if (hc->ws == NULL) {
+    (void)start_conn(hn, hc, now);
+  } else {
+    /* Send the upgrade request; the answer comes through ws_input. */
+    conn_timer_arm(hc, SIM_HOSTNET_WS_HANDSHAKE_TIMEOUT_NS);
+    if (ws_flush(hc) < 0) {
+      tcp_abort(hc);
+      report_dial_failure(hc, P2P_ERR_IO, "cannot send on TCP", now);
+    }
+  }
+  hn->depth--;
   after(hn);
 }
 
@@ -224,31 +528,113 @@ static void on_accept(void *ctx, p2plab_tcp_listener *l, p2plab_tcp *t,
                       const p2plab_addr *remote,
                       const p2plab_tcp_callbacks **cbs, void **cb_ctx,
                       uint64_t now) {
-  sim_hostnet *hn = ctx;
+  hn_listener *hl = ctx;
+  sim_hostnet *hn = hl->hn;
   (void)l;
   (void)remote;
   hn_conn *hc = calloc(1, sizeof *hc);
   if (hc == NULL)
     return; /* no callbacks set: the backend closes the connection */
+  if (hl->ws && p2p_ws_new(&hc->ws, P2P_WS_SERVER, NULL, hn->cfg.rnd) < 0) {
+    free(hc);
+    return;
+  }
   hc->hn = hn;
   hc->tcp = t;
+  hc->tcp_up = 1;
+  hc->host_closed = 1; /* no host connection yet */
   hc->next = hn->conns;
   hn->conns = hc;
   *cbs = &tcp_cbs;
   *cb_ctx = hc;
-  (void)start_conn(hn, hc, 0, NULL, now);
+  if (hc->ws)
+    conn_timer_arm(hc, SIM_HOSTNET_WS_HANDSHAKE_TIMEOUT_NS);
+  else
+    (void)start_conn(hn, hc, now);
   after(hn);
 }
 
+static int dial_addr(sim_hostnet *hn, const p2p_multiaddr *ma) {
+  uint32_t ip;
+  uint16_t port;
+  int is_ws = 0, has_peer = 0;
+  p2p_peerid peer;
+  if (p2p_multiaddr_tcp_target(ma, &ip, &port, &is_ws, &peer, &has_peer) < 0)
+    return P2P_ERR_INVALID;
+  if (hn->cfg.browser && !is_ws)
+    return P2P_ERR_INVALID; /* a browser cannot open plain TCP */
+  hn_conn *hc = calloc(1, sizeof *hc);
+  if (hc == NULL)
+    return P2P_ERR_NOMEM;
+  hc->hn = hn;
+  hc->dialled = 1;
+  hc->dial_pending = 1;
+  hc->host_closed = 1; /* no host connection yet */
+  hc->has_peer = has_peer;
+  if (has_peer)
+    hc->peer = peer;
+  int rc = p2p_multiaddr_copy(ma, &hc->dial_ma);
+  if (rc == 0 && is_ws) {
+    char target[32];
+    snprintf(target, sizeof target, "%u.%u.%u.%u:%u", ip >> 24,
+             (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff, (unsigned)port);
+    p2p_ws_config wc = {.host = target, .path = "/"};
+    rc = p2p_ws_new(&hc->ws, P2P_WS_CLIENT, &wc, hn->cfg.rnd);
+  }
+  p2plab_addr to = {.family = P2PLAB_AF_INET, .port = port};
+  to.ip.v4 = ip;
+  if (rc == 0)
+    rc = hn->cfg.api->tcp_connect(hn->cfg.b, hn->cfg.hid, 0, &to, &tcp_cbs, hc,
+                                  &hc->tcp);
+  if (rc < 0) {
+    p2p_ws_del(hc->ws);
+    p2p_multiaddr_free(&hc->dial_ma);
+    free(hc);
+    return rc;
+  }
+  hc->next = hn->conns;
+  hn->conns = hc;
+  return 0;
+}
+
 /* --- public -------------------------------------------------------------- */
+
+/* Binds one listener (TCP or WebSocket) into the next slot. */
+static int listen_one(sim_hostnet *hn, uint16_t port, int ws, char *err,
+                      size_t errlen) {
+  const sim_hostnet_config *cfg = &hn->cfg;
+  size_t i = hn->n_listen;
+  hn_listener *hl = &hn->lst[i];
+  p2plab_addr at;
+  hl->hn = hn;
+  hl->ws = ws;
+  int rc = cfg->api->tcp_listen(cfg->b, cfg->hid, port, on_accept, hl, &hl->l);
+  if (rc == 0)
+    rc = cfg->api->tcp_listener_addr(hl->l, &at);
+  if (rc < 0) {
+    sim_errf(err, errlen, "cannot listen on %s port %u: %s",
+             ws ? "WebSocket" : "TCP", (unsigned)port, p2p_strerror(rc));
+    return rc;
+  }
+  hn->n_listen = i + 1;
+  rc = tcp_multiaddr(&at, ws, &hn->addrs[i]);
+  if (rc < 0)
+    sim_errf(err, errlen, "cannot make a listen address: %s", p2p_strerror(rc));
+  return rc;
+}
 
 int sim_hostnet_new(const sim_hostnet_config *cfg, sim_hostnet **out, char *err,
                     size_t errlen) {
   *out = NULL;
   if (cfg == NULL || cfg->api == NULL || cfg->b == NULL || cfg->key == NULL ||
       cfg->rnd == NULL || cfg->n_listen > MAX_LISTEN ||
-      (cfg->n_listen && cfg->listen_ports == NULL)) {
+      (cfg->n_listen && cfg->listen_ports == NULL) || cfg->n_ws > MAX_LISTEN ||
+      (cfg->n_ws && cfg->ws_ports == NULL)) {
     sim_errf(err, errlen, "invalid hostnet configuration");
+    return P2P_ERR_INVALID;
+  }
+  if (cfg->browser && (cfg->n_listen || cfg->n_ws)) {
+    sim_errf(err, errlen, "a browser node cannot listen");
     return P2P_ERR_INVALID;
   }
   sim_hostnet *hn = calloc(1, sizeof *hn);
@@ -256,20 +642,10 @@ int sim_hostnet_new(const sim_hostnet_config *cfg, sim_hostnet **out, char *err,
     return P2P_ERR_NOMEM;
   hn->cfg = *cfg;
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < cfg->n_listen; i++) {
-    p2plab_addr at;
-    rc = cfg->api->tcp_listen(cfg->b, cfg->hid, cfg->listen_ports[i], on_accept,
-                              hn, &hn->lst[i]);
-    if (rc == 0)
-      rc = cfg->api->tcp_listener_addr(hn->lst[i], &at);
-    if (rc < 0) {
-      sim_errf(err, errlen, "cannot listen on TCP port %u: %s",
-               (unsigned)cfg->listen_ports[i], p2p_strerror(rc));
-      break;
-    }
-    hn->n_listen = i + 1;
-    rc = tcp_multiaddr(&at, &hn->addrs[i]);
-  }
+  for (size_t i = 0; rc == 0 && i < cfg->n_listen; i++)
+    rc = listen_one(hn, cfg->listen_ports[i], 0, err, errlen);
+  for (size_t i = 0; rc == 0 && i < cfg->n_ws; i++)
+    rc = listen_one(hn, cfg->ws_ports[i], 1, err, errlen);
   if (rc == 0) {
     p2p_host_config hc = {.key = cfg->key,
                           .rnd = cfg->rnd,
@@ -280,7 +656,9 @@ int sim_hostnet_new(const sim_hostnet_config *cfg, sim_hostnet **out, char *err,
                           .conn_write = conn_write,
                           .conn_close = conn_close,
                           .on_event = on_event,
-                          .log = on_log};
+                          .log = on_log,
+                          .dial = host_dial,
+                          .unix_offset_ns = cfg->unix_offset_ns};
     rc = p2p_host_new(&hc, &hn->host);
     if (rc < 0)
       sim_errf(err, errlen, "cannot create the host: %s", p2p_strerror(rc));
@@ -301,17 +679,13 @@ void sim_hostnet_del(sim_hostnet *hn) {
   while (hn->conns) {
     hn_conn *c = hn->conns;
     hn->conns = c->next;
-    if (!c->tcp_gone)
-      hn->cfg.api->tcp_abort(c->tcp);
-    if (c->pc)
-      p2p_host_conn_free(hn->host, c->pc);
-    p2p_multiaddr_free(&c->dial_ma);
-    free(c);
+    tcp_abort(c);
+    conn_free(hn, c);
   }
   p2p_host_del(hn->host);
-  for (size_t i = 0; i < MAX_LISTEN; i++) {
-    if (hn->lst[i])
-      hn->cfg.api->tcp_listener_close(hn->lst[i]);
+  for (size_t i = 0; i < 2 * MAX_LISTEN; i++) {
+    if (hn->lst[i].l)
+      hn->cfg.api->tcp_listener_close(hn->lst[i].l);
     p2p_multiaddr_free(&hn->addrs[i]);
   }
   free(hn);
@@ -326,32 +700,7 @@ const p2p_multiaddr *sim_hostnet_listen_addr(const sim_hostnet *hn, size_t i) {
 }
 
 int sim_hostnet_dial(sim_hostnet *hn, const p2p_multiaddr *ma) {
-  uint32_t ip;
-  uint16_t port;
-  p2p_peerid peer;
-  int has_peer;
-  if (p2p_host_tcp_target(ma, &ip, &port, &peer, &has_peer) < 0)
-    return P2P_ERR_INVALID;
-  hn_conn *hc = calloc(1, sizeof *hc);
-  if (hc == NULL)
-    return P2P_ERR_NOMEM;
-  int rc = p2p_multiaddr_copy(ma, &hc->dial_ma);
-  if (rc < 0) {
-    free(hc);
-    return rc;
-  }
-  hc->hn = hn;
-  hc->dialled = 1;
-  p2plab_addr to = {.family = P2PLAB_AF_INET, .port = port};
-  to.ip.v4 = ip;
-  rc = hn->cfg.api->tcp_connect(hn->cfg.b, hn->cfg.hid, 0, &to, &tcp_cbs, hc,
-                                &hc->tcp);
-  if (rc < 0) {
-    p2p_multiaddr_free(&hc->dial_ma);
-    free(hc);
-    return rc;
-  }
-  hc->next = hn->conns;
-  hn->conns = hc;
-  return 0;
+  int rc = dial_addr(hn, ma);
+  after(hn);
+  return rc;
 }

@@ -4,6 +4,8 @@
  */
 #include "sim/metrics/summary.h"
 
+#include "sim/util/hmap.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,19 +303,111 @@ done:
   return hp;
 }
 
-static sim_json *gossip_object(int *rc) {
+/* One published workload message: what the summary needs of it. */
+typedef struct gmsg {
+  uint32_t expected, delivered;
+} gmsg;
+
+static int parse_id(const sim_event *e, uint64_t *p, uint64_t *q) {
+  char buf[64];
+  const char *v = sim_event_field(e, "id", buf, sizeof buf);
+  unsigned long long a, b;
+  if (v == NULL || sscanf(v, "%llu.%llu", &a, &b) != 2)
+    return -1;
+  *p = a;
+  *q = b;
+  return 0;
+}
+
+static double field_num(const sim_event *e, const char *key) {
+  char buf[64];
+  const char *v = sim_event_field(e, key, buf, sizeof buf);
+  return v ? strtod(v, NULL) : 0;
+}
+
+/* gossip: from gossip.publish (id, expected), gossip.deliver (id,
+ * latency_ns) and gossip.totals (duplicates). A message's deliveries count
+ * up to its expected number: a host that got a message without being
+ * counted at publish time (it joined the mesh while the message travelled)
+ * does not make up for one that missed it. */
+static sim_json *gossip_object(const sim_evlog *events, int *rc) {
   sim_json *g = sim_json_object();
   if (g == NULL) {
     *rc = P2P_ERR_NOMEM;
     return NULL;
   }
-  put_num(g, "published", 0, rc);
-  put_num(g, "expected_deliveries", 0, rc);
-  put_num(g, "delivered", 0, rc);
-  put_num(g, "delivery_ratio", 0, rc);
-  put_num(g, "duplicates", 0, rc);
-  put(g, "latency_ms", percentiles(NULL, 0, true, rc), rc);
+  sim_hmap msgs;
+  sim_hmap_init(&msgs);
+  double published = 0, expected = 0, delivered = 0, dups = 0;
+  double *lat = NULL;
+  size_t nlat = 0, caplat = 0;
+  for (size_t i = 0; *rc == 0 && i < sim_evlog_count(events); i++) {
+    const sim_event *e = sim_evlog_get(events, i);
+    uint64_t p, q;
+    if (strcmp(e->name, "gossip.publish") == 0 && parse_id(e, &p, &q) == 0) {
+      gmsg *m = calloc(1, sizeof *m);
+      if (m == NULL || sim_hmap_put(&msgs, p, q, m) < 0) {
+        free(m);
+        *rc = P2P_ERR_NOMEM;
+        break;
+      }
+      m->expected = (uint32_t)field_num(e, "expected");
+      published++;
+      expected += m->expected;
+    } else if (strcmp(e->name, "gossip.deliver") == 0 &&
+               parse_id(e, &p, &q) == 0) {
+      gmsg *m = sim_hmap_get(&msgs, p, q);
+      if (m == NULL)
+        continue;
+      if (m->delivered < m->expected) {
+        m->delivered++;
+        delivered++;
+      }
+      if (nlat == caplat) {
+        size_t nc = caplat ? caplat * 2 : 1024;
+        double *nl = realloc(lat, nc * sizeof *nl);
+        if (nl == NULL) {
+          *rc = P2P_ERR_NOMEM;
+          break;
+        }
+        lat = nl;
+        caplat = nc;
+      }
+      lat[nlat++] = field_num(e, "latency_ns") / 1e6;
+    } else if (strcmp(e->name, "gossip.totals") == 0) {
+      dups += field_num(e, "duplicates");
+    }
+  }
+  sim_hmap_entry *he;
+  for (size_t pos = 0; (pos = sim_hmap_next(&msgs, pos, &he)) != 0;)
+    free(he->val);
+  sim_hmap_free(&msgs);
+  if (nlat)
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+  put_num(g, "published", published, rc);
+  put_num(g, "expected_deliveries", expected, rc);
+  put_num(g, "delivered", delivered, rc);
+  put_num(g, "delivery_ratio", expected > 0 ? delivered / expected : 0, rc);
+  put_num(g, "duplicates", dups, rc);
+  put(g, "latency_ms", percentiles(lat, nlat, true, rc), rc);
+  free(lat);
   return g;
+}
+
+/* How many connections of each kind were opened (conn.open events). */
+static void count_conns(const sim_evlog *events, double *direct,
+                        double *relayed) {
+  for (size_t i = 0; i < sim_evlog_count(events); i++) {
+    const sim_event *e = sim_evlog_get(events, i);
+    if (strcmp(e->name, "conn.open") != 0)
+      continue;
+    char buf[16];
+    const char *k = sim_event_field(e, "kind", buf, sizeof buf);
+    if (k && strcmp(k, "relayed") == 0)
+      (*relayed)++;
+    else if (k)
+      (*direct)++;
+  }
 }
 
 int sim_summary_compute(const sim_evlog *events, const sim_run_info *info,
@@ -338,16 +432,18 @@ int sim_summary_compute(const sim_evlog *events, const sim_run_info *info,
   put_num(s, "events_processed", (double)info->events_processed, &rc);
   put(s, "hosts", hosts_object(info, &rc), &rc);
   put(s, "holepunch", holepunch_object(events, &t, &rc), &rc);
-  put(s, "gossip", gossip_object(&rc), &rc);
+  put(s, "gossip", gossip_object(events, &rc), &rc);
 
   size_t successes = 0;
   for (size_t k = 0; k < t.n; k++)
     successes += t.a[k].state == DIRECT;
   sim_json *conn = sim_json_object();
   if (conn != NULL) {
-    /* A successful hole punch is a direct connection. */
-    put_num(conn, "direct", (double)successes, &rc);
-    put_num(conn, "relayed", 0, &rc);
+    /* A successful hole punch is a direct connection too. */
+    double direct = (double)successes, relayed = 0;
+    count_conns(events, &direct, &relayed);
+    put_num(conn, "direct", direct, &rc);
+    put_num(conn, "relayed", relayed, &rc);
   }
   put(s, "connections", conn, &rc);
 

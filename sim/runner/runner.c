@@ -23,6 +23,8 @@
 #include <time.h>
 
 #include "plugins/loader.h"
+#include "sim/engine/rng.h"
+#include "sim/hostnet/stack.h"
 #include "sim/metrics/evlog.h"
 #include "sim/metrics/summary.h"
 #include "sim/workload/holepunch.h"
@@ -33,7 +35,21 @@ typedef struct run_host {
   p2plab_host_id id;
   char name[80];
   int group;
+  struct runner *r;
+  /* The libp2p node of relay and browser hosts (and of nodes that have
+   * libp2p settings), or NULL. */
+  sim_stack *stack;
+  sim_rng rng;
+  p2p_rand rnd;
 } run_host;
+
+/* One publisher of a gossip workload. */
+typedef struct publisher {
+  struct runner *r;
+  const sim_scn_workload *w;
+  size_t host; /* run_host index */
+  uint32_t seq;
+} publisher;
 
 typedef struct attempt {
   struct runner *r;
@@ -53,7 +69,12 @@ typedef struct runner {
   size_t *group_first; /* first run_host index of each group */
   attempt *attempts;
   size_t n_attempts;
-  int log_err; /* first error while logging (reported at the end) */
+  publisher *pubs;
+  size_t n_pubs;
+  p2p_sigcache *sigcache; /* shared by every simulated host */
+  int log_err;            /* first error while logging (reported at the end) */
+  int setup_err;          /* a host that joined later could not start */
+  char setup_msg[512];
 } runner;
 
 static double wall_now(void) {
@@ -243,6 +264,358 @@ static int add_attempt(runner *r, const sim_scn_workload *w, size_t a, size_t b,
   return 0;
 }
 
+/* ---- the libp2p world (relays, browsers, nodes with libp2p settings) --- */
+
+/* Hosts join at this spacing within their group (browser k starts k times
+ * this late), so thousands of browsers do not dial their relay in the same
+ * instant. */
+#define JOIN_SPACING_NS 2000000ull
+/* Simulated time 0 is 2025-01-01T00:00:00Z for the fields in Unix time. */
+#define SIM_EPOCH_UNIX_NS (1735689600ull * 1000000000ull)
+
+static int has_libp2p(const sim_scn_host *g) {
+  return g->role == SIM_SCN_ROLE_RELAY || g->role == SIM_SCN_ROLE_BROWSER ||
+         g->n_listen || g->n_topics || g->n_bootstrap || g->discovery_topic;
+}
+
+static runner *runner_of(sim_stack *st, void *ctx, size_t *host) {
+  run_host *h = ctx;
+  (void)st;
+  *host = (size_t)h->id;
+  return h->r;
+}
+
+static int subscribed(const sim_scn_host *g, const char *topic) {
+  for (size_t i = 0; i < g->n_topics; i++)
+    if (strcmp(g->topics[i], topic) == 0)
+      return 1;
+  return 0;
+}
+
+static void st_trace(void *ctx, sim_stack *st, const char *name,
+                     const char *fields, uint64_t now) {
+  size_t hi;
+  runner *r = runner_of(st, ctx, &hi);
+  log_event(r, now, r->hosts[hi].name, name, "%s", fields);
+}
+
+static void st_event(void *ctx, sim_stack *st, const p2p_host_event *ev,
+                     int dialled) {
+  size_t hi;
+  runner *r = runner_of(st, ctx, &hi);
+  (void)dialled;
+  if (ev->type != P2P_HOST_EV_CONNECTED || ev->conn == NULL ||
+      !p2p_host_conn_outbound(ev->conn))
+    return;
+  char id[P2P_PEERID_STR_MAX] = "?";
+  if (ev->peer && p2p_peerid_to_string(ev->peer, id, sizeof id) < 0)
+    strcpy(id, "?");
+  log_event(r, ev->now, r->hosts[hi].name, "conn.open", "kind=%s peer=%s",
+            p2p_host_conn_limited(ev->conn) ? "relayed" : "direct", id);
+}
+
+/* Payload of a workload message: "p2plab P.S T" (publisher host, sequence,
+ * publish time in ns), zero-padded to the message size. */
+static void st_message(void *ctx, sim_stack *st, const p2p_gossip_msg *m,
+                       uint64_t now) {
+  size_t hi;
+  runner *r = runner_of(st, ctx, &hi);
+  char text[80];
+  size_t n = m->data_len < sizeof text - 1 ? m->data_len : sizeof text - 1;
+  memcpy(text, m->data, n);
+  text[n] = '\0';
+  unsigned long p, q;
+  unsigned long long t;
+  if (sscanf(text, "p2plab %lu.%lu %llu", &p, &q, &t) != 3 || t > now)
+    return; /* not a workload message */
+  log_event(r, now, r->hosts[hi].name, "gossip.deliver",
+            "id=%lu.%lu topic=%s latency_ns=%llu", p, q, m->topic,
+            (unsigned long long)(now - t));
+}
+
+static void st_log(void *ctx, const char *msg) {
+  (void)ctx;
+  (void)msg; /* reasons reach the event log through the traces */
+}
+
+static void rng_fill(void *ctx, uint8_t *buf, size_t len) {
+  sim_rng_fill(ctx, buf, len);
+}
+
+/* The address host `target` is reached at from a host of group g: its
+ * WebSocket listener for browsers (and groups without tcp), else TCP. */
+static int bootstrap_addr(runner *r, const sim_scn_host *g, size_t target,
+                          p2p_multiaddr *out) {
+  sim_hostnet *hn = sim_stack_hostnet(r->hosts[target].stack);
+  int want_ws = g->role == SIM_SCN_ROLE_BROWSER ||
+                !(g->transports & SIM_SCN_TRANSPORT_TCP);
+  const p2p_multiaddr *pick = NULL;
+  for (size_t i = 0; sim_hostnet_listen_addr(hn, i); i++) {
+    const p2p_multiaddr *a = sim_hostnet_listen_addr(hn, i);
+    char s[256];
+    if (p2p_multiaddr_to_string(a, s, sizeof s) < 0)
+      continue;
+    int is_ws = strstr(s, "/ws") != NULL;
+    if (is_ws == want_ws) {
+      pick = a;
+      break;
+    }
+  }
+  if (pick == NULL)
+    return P2P_ERR_NOTFOUND;
+  char s[512], id[P2P_PEERID_STR_MAX];
+  if (p2p_multiaddr_to_string(pick, s, 256) < 0 ||
+      p2p_peerid_to_string(
+          p2p_host_peer_id(sim_stack_host(r->hosts[target].stack)), id,
+          sizeof id) < 0)
+    return P2P_ERR_INVALID;
+  strcat(s, "/p2p/");
+  strcat(s, id);
+  return p2p_multiaddr_parse(s, out);
+}
+
+static int make_stack(runner *r, size_t hi, char *err, size_t errlen) {
+  const sim_scenario *s = r->s;
+  run_host *h = &r->hosts[hi];
+  const sim_scn_host *g = &s->hosts[h->group];
+  sim_rng_init(&h->rng, s->seed, SIM_RNG_STREAM(SIM_RNG_KIND_HOST, h->id));
+  h->rnd = (p2p_rand){.fill = rng_fill, .ctx = &h->rng};
+  uint8_t seed[P2P_ED25519_SEED_LEN];
+  sim_rng_fill(&h->rng, seed, sizeof seed);
+  p2p_privkey key;
+  int rc = p2p_key_from_seed(seed, &key);
+  if (rc < 0)
+    return rc;
+  uint16_t tcp[8], ws[8];
+  size_t nt = 0, nw = 0;
+  int circuit = 0;
+  for (size_t i = 0; i < g->n_listen; i++) {
+    if (g->listen[i].kind == SIM_SCN_LISTEN_TCP && nt < 8)
+      tcp[nt++] = g->listen[i].port;
+    else if (g->listen[i].kind == SIM_SCN_LISTEN_WS && nw < 8)
+      ws[nw++] = g->listen[i].port;
+    else if (g->listen[i].kind == SIM_SCN_LISTEN_CIRCUIT)
+      circuit = 1;
+  }
+  p2p_multiaddr boot[16];
+  size_t nb = 0;
+  for (size_t i = 0; rc == 0 && i < g->n_bootstrap; i++) {
+    /* One host of each bootstrap group, round-robin over the group's
+     * members (the k-th browser uses relay k mod count): load spreads over
+     * several relays as it does when apps pick one. */
+    const sim_scn_host *tg = &s->hosts[g->bootstrap[i]];
+    size_t me = hi - r->group_first[h->group];
+    if (rc == 0 && nb < 16) {
+      size_t t = r->group_first[g->bootstrap[i]] + me % tg->count;
+      if (r->hosts[t].stack == NULL) {
+        sim_errf(err, errlen,
+                 "%s: host '%s': bootstrap peer '%s' is not running yet "
+                 "(bootstrap targets may not bootstrap themselves)",
+                 s->file, h->name, r->hosts[t].name);
+        rc = P2P_ERR_INVALID;
+        break;
+      }
+      rc = bootstrap_addr(r, g, t, &boot[nb]);
+      if (rc < 0)
+        sim_errf(err, errlen,
+                 "%s: host '%s': bootstrap peer '%s' has no %s listener",
+                 s->file, h->name, r->hosts[t].name,
+                 g->role == SIM_SCN_ROLE_BROWSER ? "WebSocket" : "TCP");
+      else
+        nb++;
+    }
+  }
+  if (rc == 0) {
+    sim_stack_config sc = {
+        .api = r->api,
+        .b = r->b,
+        .hid = h->id,
+        .key = &key,
+        .rnd = &h->rnd,
+        .tcp_ports = tcp,
+        .n_tcp = nt,
+        .ws_ports = ws,
+        .n_ws = nw,
+        .browser = g->role == SIM_SCN_ROLE_BROWSER,
+        .unix_offset_ns = SIM_EPOCH_UNIX_NS,
+        .relay_server = g->role == SIM_SCN_ROLE_RELAY || g->has_relay,
+        .relay = {.max_reservations = g->relay.reservations,
+                  .max_reservations_per_ip = g->relay.reservations_per_ip,
+                  .max_circuits = g->relay.circuits,
+                  .max_circuits_per_peer = g->relay.circuits,
+                  .reservation_ttl_ns = g->relay.reservation_ttl_ns,
+                  .limit_duration_ns = g->relay.circuit_duration_ns,
+                  .limit_data = g->relay.circuit_data},
+        .circuit_listen = circuit,
+        .pubsub = g->role == SIM_SCN_ROLE_RELAY,
+        .gossip = {.sigcache = r->sigcache},
+        .topics = (const char *const *)g->topics,
+        .n_topics = g->n_topics,
+        .bootstrap = boot,
+        .n_bootstrap = nb,
+        .discovery_topic = g->discovery_topic,
+        .discovery_interval_ns = g->discovery_interval_ns,
+        .max_conns = g->max_conns,
+        .on_message = st_message,
+        .on_event = st_event,
+        .on_trace = st_trace,
+        .log = st_log,
+        .ctx = h};
+    char e2[512] = "";
+    rc = sim_stack_new(&sc, &h->stack, e2, sizeof e2);
+    if (rc < 0)
+      sim_errf(err, errlen, "%s: host '%s': %s", s->file, h->name, e2);
+  }
+  for (size_t i = 0; i < nb; i++)
+    p2p_multiaddr_free(&boot[i]);
+  p2p_privkey_clear(&key);
+  return rc;
+}
+
+static void join_timer(void *ctx, uint64_t now) {
+  run_host *h = ctx;
+  runner *r = h->r;
+  (void)now;
+  if (r->setup_err)
+    return;
+  int rc = make_stack(r, (size_t)h->id, r->setup_msg, sizeof r->setup_msg);
+  if (rc < 0)
+    r->setup_err = rc;
+}
+
+/* Hosts without bootstrap peers start at once (the relays); the others
+ * join spread over time, in file order. */
+static int start_libp2p(runner *r, char *err, size_t errlen) {
+  const sim_scenario *s = r->s;
+  int any = 0;
+  for (size_t g = 0; g < s->n_hosts; g++)
+    any |= has_libp2p(&s->hosts[g]);
+  if (!any)
+    return 0;
+  int rc0 = p2p_sigcache_new(1 << 16, &r->sigcache);
+  if (rc0 < 0)
+    return rc0;
+  for (size_t i = 0; i < r->n_hosts; i++) {
+    run_host *h = &r->hosts[i];
+    h->r = r;
+    const sim_scn_host *g = &s->hosts[h->group];
+    if (!has_libp2p(g) || g->n_bootstrap)
+      continue;
+    int rc = make_stack(r, i, err, errlen);
+    if (rc < 0)
+      return rc;
+  }
+  for (size_t gi = 0; gi < s->n_hosts; gi++) {
+    const sim_scn_host *g = &s->hosts[gi];
+    if (!has_libp2p(g) || g->n_bootstrap == 0)
+      continue;
+    for (uint32_t k = 0; k < g->count; k++) {
+      run_host *h = &r->hosts[r->group_first[gi] + k];
+      int rc = r->api->timer_start(r->b, (uint64_t)k * JOIN_SPACING_NS,
+                                   join_timer, h, NULL);
+      if (rc < 0) {
+        sim_errf(err, errlen, "%s: cannot schedule host '%s': %s", s->file,
+                 h->name, p2p_strerror(rc));
+        return rc;
+      }
+    }
+  }
+  return 0;
+}
+
+static void publish_timer(void *ctx, uint64_t now) {
+  publisher *p = ctx;
+  runner *r = p->r;
+  const sim_scn_workload *w = p->w;
+  run_host *h = &r->hosts[p->host];
+  if (now > w->stop_ns || (w->messages && p->seq >= w->messages))
+    return;
+  if (h->stack && sim_stack_gossipsub(h->stack)) {
+    uint32_t seq = ++p->seq;
+    /* Who should get it: every other host subscribed to the topic and in
+     * its mesh right now. */
+    size_t expected = 0;
+    for (size_t i = 0; i < r->n_hosts; i++) {
+      run_host *o = &r->hosts[i];
+      if (i == p->host || o->stack == NULL ||
+          sim_stack_gossipsub(o->stack) == NULL ||
+          !subscribed(&r->s->hosts[o->group], w->topic))
+        continue;
+      if (p2p_gossipsub_mesh_size(sim_stack_gossipsub(o->stack), w->topic) > 0)
+        expected++;
+    }
+    size_t len = w->msg_size < 64 ? 64 : (size_t)w->msg_size;
+    uint8_t *buf = calloc(1, len);
+    if (buf == NULL) {
+      r->setup_err = P2P_ERR_NOMEM;
+      return;
+    }
+    snprintf((char *)buf, len, "p2plab %zu.%u %llu", p->host, seq,
+             (unsigned long long)now);
+    int rc = p2p_gossipsub_publish(sim_stack_gossipsub(h->stack), w->topic, buf,
+                                   len, now, NULL, NULL, 0);
+    free(buf);
+    log_event(r, now, h->name, "gossip.publish",
+              "id=%zu.%u topic=%s expected=%zu size=%zu ok=%d", p->host, seq,
+              w->topic, expected, len, rc == 0);
+  }
+  uint64_t next = now + w->msg_interval_ns;
+  if (next <= w->stop_ns && (w->messages == 0 || p->seq < w->messages))
+    (void)r->api->timer_start(r->b, next, publish_timer, p, NULL);
+}
+
+static int start_gossip(runner *r, char *err, size_t errlen) {
+  const sim_scenario *s = r->s;
+  size_t total = 0;
+  for (size_t i = 0; i < s->n_workloads; i++)
+    if (s->workloads[i].kind == SIM_SCN_WL_GOSSIP)
+      total += s->hosts[s->workloads[i].publishers].count;
+  if (total == 0)
+    return 0;
+  r->pubs = calloc(total, sizeof *r->pubs);
+  if (r->pubs == NULL)
+    return P2P_ERR_NOMEM;
+  for (size_t i = 0; i < s->n_workloads; i++) {
+    const sim_scn_workload *w = &s->workloads[i];
+    if (w->kind != SIM_SCN_WL_GOSSIP)
+      continue;
+    uint32_t n = s->hosts[w->publishers].count;
+    for (uint32_t k = 0; k < n; k++) {
+      publisher *p = &r->pubs[r->n_pubs++];
+      p->r = r;
+      p->w = w;
+      p->host = r->group_first[w->publishers] + k;
+      /* Publishers are spread evenly over one interval. */
+      uint64_t at = w->start_ns + w->msg_interval_ns * k / n;
+      int rc = r->api->timer_start(r->b, at, publish_timer, p, NULL);
+      if (rc < 0) {
+        sim_errf(err, errlen, "%s: cannot schedule publishing: %s", s->file,
+                 p2p_strerror(rc));
+        return rc;
+      }
+    }
+  }
+  return 0;
+}
+
+/* End-of-run totals that only the routers know. */
+static void log_totals(runner *r, uint64_t now) {
+  uint64_t dup = 0, bad = 0;
+  if (r->sigcache == NULL)
+    return; /* no libp2p host in this run */
+  for (size_t i = 0; i < r->n_hosts; i++) {
+    if (r->hosts[i].stack == NULL ||
+        sim_stack_gossipsub(r->hosts[i].stack) == NULL)
+      continue;
+    p2p_gossipsub_stats st;
+    p2p_gossipsub_get_stats(sim_stack_gossipsub(r->hosts[i].stack), &st);
+    dup += st.duplicates;
+    bad += st.bad_rpc + st.bad_sig;
+  }
+  log_event(r, now, "", "gossip.totals", "duplicates=%llu rejected=%llu",
+            (unsigned long long)dup, (unsigned long long)bad);
+}
+
 static int start_workloads(runner *r, char *err, size_t errlen) {
   const sim_scenario *s = r->s;
   r->attempts = calloc(MAX_PAIRS, sizeof *r->attempts);
@@ -283,6 +656,10 @@ static void free_runner(runner *r) {
   for (size_t i = 0; i < r->n_attempts; i++)
     sim_holepunch_del(r->attempts[i].hp);
   free(r->attempts);
+  for (size_t i = 0; i < r->n_hosts; i++)
+    sim_stack_del(r->hosts[i].stack);
+  p2p_sigcache_del(r->sigcache);
+  free(r->pubs);
   if (r->b)
     r->api->destroy(r->b);
   free(r->hosts);
@@ -394,6 +771,10 @@ int sim_run(const sim_scenario *s, const sim_run_opts *opts,
   rc = build_world(&r, err, errlen);
   if (rc == 0)
     rc = start_workloads(&r, err, errlen);
+  if (rc == 0)
+    rc = start_libp2p(&r, err, errlen);
+  if (rc == 0)
+    rc = start_gossip(&r, err, errlen);
   if (rc < 0)
     goto out;
 
@@ -411,11 +792,17 @@ int sim_run(const sim_scenario *s, const sim_run_opts *opts,
       goto out;
     }
     now = next;
+    if (r.setup_err) {
+      rc = r.setup_err;
+      sim_errf(err, errlen, "%s", r.setup_msg);
+      goto out;
+    }
     if (opts->progress && wall_now() - last_print > 0.2) {
       last_print = wall_now();
       progress_line(s, now, t0, r.api->events_processed(r.b) - ev0);
     }
   }
+  log_totals(&r, s->duration_ns);
   double wall_s = wall_now() - t0;
   if (opts->progress)
     fprintf(stderr, "\r%*s\r", 100, "");

@@ -246,9 +246,19 @@ void sim_scenario_free(sim_scenario *s) {
     free(s->nats[i].preset);
   }
   free(s->nats);
-  for (size_t i = 0; i < s->n_hosts; i++)
-    free(s->hosts[i].name);
+  for (size_t i = 0; i < s->n_hosts; i++) {
+    sim_scn_host *h = &s->hosts[i];
+    free(h->name);
+    free(h->listen);
+    for (size_t j = 0; j < h->n_topics; j++)
+      free(h->topics[j]);
+    free(h->topics);
+    free(h->bootstrap);
+    free(h->discovery_topic);
+  }
   free(s->hosts);
+  for (size_t i = 0; i < s->n_workloads; i++)
+    free(s->workloads[i].topic);
   free(s->workloads);
   for (size_t i = 0; i < s->n_expects; i++) {
     free(s->expects[i].field);
@@ -817,14 +827,24 @@ static const char *const nat_keys[] = {"preset",
                                        "inbound_refresh",
                                        "port_range",
                                        NULL};
-static const char *const host_keys[] = {"name",  "role",   "count", "nat",
-                                        "cgnat", "access", NULL};
+static const char *const host_keys[] = {
+    "name",      "role",      "count",      "nat",   "cgnat",
+    "access",    "listen",    "transports", "relay", "pubsub",
+    "bootstrap", "discovery", "stun",       NULL};
+static const char *const relay_keys[] = {
+    "reservations",     "reservations_per_ip", "circuits", "reservation_ttl",
+    "circuit_duration", "circuit_data",        NULL};
+static const char *const pubsub_keys[] = {"topics", NULL};
+static const char *const discovery_keys[] = {"pubsub", "max_connections", NULL};
+static const char *const discovery_pubsub_keys[] = {"topic", "interval", NULL};
+static const char *const gossip_keys[] = {
+    "topic", "publishers", "rate", "size", "start", "stop", "messages", NULL};
 static const char *const holepunch_keys[] = {
     "a",        "b",       "stun",           "start",
     "interval", "timeout", "probe_interval", "signal_delay",
     NULL};
 static const char *const latency_override_keys[] = {"between", "latency", NULL};
-static const char *const workload_kinds[] = {"holepunch", NULL};
+static const char *const workload_kinds[] = {"holepunch", "gossip", NULL};
 static const char *const sweep_keys[] = {"seeds", NULL};
 
 /* Where a path segment lands, for what it may name and create. */
@@ -839,6 +859,11 @@ typedef enum scope {
   SC_WORKLOADS,
   SC_WORKLOAD,
   SC_HOLEPUNCH,
+  SC_GOSSIP,
+  SC_RELAY,
+  SC_PUBSUB,
+  SC_DISCOVERY,
+  SC_DISCOVERY_PUBSUB,
   SC_EXPECT,
   SC_SWEEP,
   SC_OTHER
@@ -860,13 +885,26 @@ static scope child_scope(scope sc, const char *key) {
     if (strcmp(key, "sweep") == 0)
       return SC_SWEEP;
     return SC_OTHER;
-  case SC_NETWORK:
-  case SC_HOST: return strcmp(key, "access") == 0 ? SC_LINK : SC_OTHER;
+  case SC_NETWORK: return strcmp(key, "access") == 0 ? SC_LINK : SC_OTHER;
+  case SC_HOST:
+    if (strcmp(key, "access") == 0)
+      return SC_LINK;
+    if (strcmp(key, "relay") == 0)
+      return SC_RELAY;
+    if (strcmp(key, "pubsub") == 0)
+      return SC_PUBSUB;
+    if (strcmp(key, "discovery") == 0)
+      return SC_DISCOVERY;
+    return SC_OTHER;
+  case SC_DISCOVERY:
+    return strcmp(key, "pubsub") == 0 ? SC_DISCOVERY_PUBSUB : SC_OTHER;
   case SC_NATS: return SC_NAT;
   case SC_HOSTS: return SC_HOST;
   case SC_WORKLOADS: return SC_WORKLOAD;
   case SC_WORKLOAD:
-    return strcmp(key, "holepunch") == 0 ? SC_HOLEPUNCH : SC_OTHER;
+    if (strcmp(key, "holepunch") == 0)
+      return SC_HOLEPUNCH;
+    return strcmp(key, "gossip") == 0 ? SC_GOSSIP : SC_OTHER;
   default: return SC_OTHER;
   }
 }
@@ -884,6 +922,11 @@ static const char *const *creatable_keys(scope sc) {
   case SC_NAT: return nat_keys;
   case SC_HOST: return host_keys;
   case SC_HOLEPUNCH: return holepunch_keys;
+  case SC_GOSSIP: return gossip_keys;
+  case SC_RELAY: return relay_keys;
+  case SC_PUBSUB: return pubsub_keys;
+  case SC_DISCOVERY: return discovery_keys;
+  case SC_DISCOVERY_PUBSUB: return discovery_pubsub_keys;
   case SC_SWEEP: return sweep_keys;
   default: return NULL;
   }
@@ -1345,6 +1388,574 @@ static int nat_ref(ctx *c, const yaml_node_t *h, const char *key,
   return 0;
 }
 
+/* ---- the libp2p part of a host group ------------------------------------ */
+
+#define TOPIC_MAX 256            /* bytes in a GossipSub topic */
+#define RELAY_LIMIT_MAX 1000000u /* reservations, circuits */
+#define MAX_CONNS_MAX 1000000u
+#define LISTEN_EXPECTED                                                        \
+  "/ip4/0.0.0.0/tcp/PORT, /ip4/0.0.0.0/tcp/PORT/ws or /p2p-circuit"
+#define BROWSER_LIMITS                                                         \
+  "a browser opens no listening socket and dials only WebSocket (ws) and "     \
+  "circuits; it is reachable only through /p2p-circuit (later /webrtc)"
+
+static bool is_p2p_role(sim_scn_role r) {
+  return r != SIM_SCN_ROLE_STUN;
+}
+
+/* The key node of `key` in a mapping, or NULL. */
+static yaml_node_t *map_key(ctx *c, const yaml_node_t *map, const char *key) {
+  for (size_t i = 0; i < map_len(map); i++)
+    if (strcmp(scalar_str(pair_key(c, map, i)), key) == 0)
+      return pair_key(c, map, i);
+  return NULL;
+}
+
+/* The transport a listen address needs. */
+static uint32_t listen_transport(sim_scn_listen_kind k) {
+  switch (k) {
+  case SIM_SCN_LISTEN_TCP: return SIM_SCN_TRANSPORT_TCP;
+  case SIM_SCN_LISTEN_WS: return SIM_SCN_TRANSPORT_WS;
+  case SIM_SCN_LISTEN_CIRCUIT: return SIM_SCN_TRANSPORT_CIRCUIT;
+  }
+  return 0;
+}
+
+static const char *transport_name(uint32_t bit) {
+  switch (bit) {
+  case SIM_SCN_TRANSPORT_TCP: return "tcp";
+  case SIM_SCN_TRANSPORT_WS: return "ws";
+  case SIM_SCN_TRANSPORT_CIRCUIT: return "circuit";
+  case SIM_SCN_TRANSPORT_WEBRTC: return "webrtc";
+  default: return "?";
+  }
+}
+
+/* "tcp, ws" for a set of transport bits ("nothing" when empty). */
+static const char *transport_list(uint32_t bits, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = 0;
+  for (uint32_t b = 1; b <= SIM_SCN_TRANSPORT_WEBRTC && used < cap; b <<= 1)
+    if (bits & b)
+      used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                               transport_name(b));
+  if (!buf[0])
+    snprintf(buf, cap, "no transport");
+  return buf;
+}
+
+/* Topics and other free text we pass on: 1..TOPIC_MAX visible ASCII
+ * characters. */
+static int get_topic(ctx *c, const yaml_node_t *n, const char *what,
+                     const char **out) {
+  static const char expected[] =
+      "a topic of 1 to 256 visible ASCII characters (no spaces), e.g. chat";
+  if (want_scalar(c, n, what, expected, out) != 0)
+    return P2P_ERR_INVALID;
+  size_t len = strlen(*out);
+  bool ok = len > 0 && len <= TOPIC_MAX;
+  for (const char *p = *out; ok && *p; p++)
+    ok = *p > ' ' && *p <= '~';
+  if (!ok)
+    return fail(c, n, "%s: '%.64s' is not a valid topic (expected %s)", what,
+                *out, expected);
+  return 0;
+}
+
+static int parse_transports(ctx *c, const yaml_node_t *n, const char *what,
+                            sim_scn_host *out) {
+  static const char *const names[] = {"tcp", "ws", "circuit", "webrtc", NULL};
+  static const char expected[] = "a list of transports from tcp, ws, circuit, "
+                                 "e.g. [ws, circuit]";
+  if (n->type != YAML_SEQUENCE_NODE)
+    return fail(c, n, "%s must be a list, not %s (expected %s)", what,
+                kind_name(n), expected);
+  if (seq_len(n) == 0)
+    return fail(c, n, "%s is empty (expected %s)", what, expected);
+  uint32_t bits = 0;
+  for (size_t i = 0; i < seq_len(n); i++) {
+    yaml_node_t *it = seq_item(c, n, i);
+    const char *t;
+    if (want_scalar(c, it, what, expected, &t) != 0)
+      return P2P_ERR_INVALID;
+    size_t k = 0;
+    while (names[k] && strcmp(names[k], t) != 0)
+      k++;
+    if (!names[k])
+      return fail(c, it,
+                  "%s: unknown transport '%.64s' (expected one of: tcp, ws, "
+                  "circuit)",
+                  what, t);
+    uint32_t bit = 1u << k;
+    if (bit == SIM_SCN_TRANSPORT_WEBRTC)
+      return fail(c, it,
+                  "%s: webrtc is not supported yet (issue 6) (expected tcp, "
+                  "ws or circuit)",
+                  what);
+    if (bits & bit)
+      return fail(c, it,
+                  "%s: '%s' is listed twice (expected each transport "
+                  "once)",
+                  what, t);
+    if (out->role == SIM_SCN_ROLE_BROWSER && bit == SIM_SCN_TRANSPORT_TCP)
+      return fail(c, it,
+                  "%s: a browser cannot use tcp: " BROWSER_LIMITS
+                  " (expected ws and circuit)",
+                  what);
+    bits |= bit;
+  }
+  out->transports = bits;
+  return 0;
+}
+
+/* Parses one listen multiaddr. */
+static int parse_listen_addr(ctx *c, const yaml_node_t *it, const char *what,
+                             sim_scn_role role, sim_scn_listen *out) {
+  const char *a;
+  if (want_scalar(c, it, what, LISTEN_EXPECTED, &a) != 0)
+    return P2P_ERR_INVALID;
+  if (strcmp(a, "/p2p-circuit") == 0) {
+    out->kind = SIM_SCN_LISTEN_CIRCUIT;
+    out->port = 0;
+    return 0;
+  }
+  if (strstr(a, "/webrtc"))
+    return fail(c, it,
+                "%s: '%.64s': WebRTC is not supported yet (issue 6) "
+                "(expected %s)",
+                what, a,
+                role == SIM_SCN_ROLE_BROWSER ? "/p2p-circuit"
+                                             : LISTEN_EXPECTED);
+  static const char ip4[] = "/ip4/", tcp[] = "/tcp/";
+  if (strncmp(a, ip4, sizeof ip4 - 1) != 0)
+    return fail(c, it,
+                "%s: '%.64s' is not a listen address p2plab supports "
+                "(expected %s)",
+                what, a, LISTEN_EXPECTED);
+  const char *ip = a + sizeof ip4 - 1, *slash = strchr(ip, '/');
+  size_t iplen = slash ? (size_t)(slash - ip) : strlen(ip);
+  if (iplen != 7 || strncmp(ip, "0.0.0.0", 7) != 0)
+    return fail(c, it,
+                "%s: '%.64s': the simulator assigns host addresses, so a "
+                "host listens on 0.0.0.0 (expected %s)",
+                what, a, LISTEN_EXPECTED);
+  if (!slash || strncmp(slash, tcp, sizeof tcp - 1) != 0)
+    return fail(c, it,
+                "%s: '%.64s' is not a listen address p2plab supports "
+                "(expected %s)",
+                what, a, LISTEN_EXPECTED);
+  const char *port = slash + sizeof tcp - 1, *end = strchr(port, '/');
+  char digits[16];
+  size_t plen = end ? (size_t)(end - port) : strlen(port);
+  if (plen >= sizeof digits)
+    plen = sizeof digits - 1;
+  memcpy(digits, port, plen);
+  digits[plen] = 0;
+  uint64_t p;
+  const char *why;
+  if (parse_uint(digits, &p, &why) != 0)
+    return fail(c, it,
+                "%s: '%.64s': the port is not valid: %s (expected a port from "
+                "1 to 65535)",
+                what, a, why);
+  if (p < 1 || p > 65535)
+    return fail(c, it,
+                "%s: '%.64s': port %llu is out of range (expected a port "
+                "from 1 to 65535)",
+                what, a, (unsigned long long)p);
+  if (!end)
+    out->kind = SIM_SCN_LISTEN_TCP;
+  else if (strcmp(end, "/ws") == 0)
+    out->kind = SIM_SCN_LISTEN_WS;
+  else
+    return fail(c, it,
+                "%s: '%.64s' is not a listen address p2plab supports "
+                "(expected %s)",
+                what, a, LISTEN_EXPECTED);
+  out->port = (uint16_t)p;
+  if (role == SIM_SCN_ROLE_BROWSER)
+    return fail(c, it,
+                "%s: a browser cannot listen on '%.64s': " BROWSER_LIMITS
+                " (expected /p2p-circuit)",
+                what, a);
+  return 0;
+}
+
+/* The listen address as written, for messages. */
+static void listen_str(const sim_scn_listen *l, char *buf, size_t cap) {
+  if (l->kind == SIM_SCN_LISTEN_CIRCUIT)
+    snprintf(buf, cap, "/p2p-circuit");
+  else
+    snprintf(buf, cap, "/ip4/0.0.0.0/tcp/%u%s", (unsigned)l->port,
+             l->kind == SIM_SCN_LISTEN_WS ? "/ws" : "");
+}
+
+static int parse_listen(ctx *c, const yaml_node_t *n, const char *what,
+                        sim_scn_host *out) {
+  static const char expected[] = "a list of listen addresses: " LISTEN_EXPECTED;
+  if (n->type != YAML_SEQUENCE_NODE)
+    return fail(c, n, "%s must be a list, not %s (expected %s)", what,
+                kind_name(n), expected);
+  size_t len = seq_len(n);
+  if (len && !(out->listen = calloc(len, sizeof *out->listen)))
+    return nomem(c);
+  bool direct = false;
+  for (size_t i = 0; i < len; i++) {
+    yaml_node_t *it = seq_item(c, n, i);
+    sim_scn_listen *l = &out->listen[i];
+    if (parse_listen_addr(c, it, what, out->role, l) != 0)
+      return P2P_ERR_INVALID;
+    char mine[64], other[64], have[64];
+    listen_str(l, mine, sizeof mine);
+    for (size_t j = 0; j < i; j++) {
+      const sim_scn_listen *o = &out->listen[j];
+      bool clash =
+          l->kind == SIM_SCN_LISTEN_CIRCUIT
+              ? o->kind == SIM_SCN_LISTEN_CIRCUIT
+              : o->kind != SIM_SCN_LISTEN_CIRCUIT && o->port == l->port;
+      if (!clash)
+        continue;
+      listen_str(o, other, sizeof other);
+      if (l->kind == SIM_SCN_LISTEN_CIRCUIT)
+        return fail(c, it,
+                    "%s: '/p2p-circuit' is listed twice (expected it "
+                    "once)",
+                    what);
+      return fail(c, it,
+                  "%s: '%s' uses port %u, already taken by '%s' (expected "
+                  "each port once)",
+                  what, mine, (unsigned)l->port, other);
+    }
+    uint32_t need = listen_transport(l->kind);
+    if (!(out->transports & need))
+      return fail(c, it,
+                  "%s: '%s' needs the %s transport, but transports: has %s "
+                  "(expected %s in transports, or no such listen address)",
+                  what, mine, transport_name(need),
+                  transport_list(out->transports, have, sizeof have),
+                  transport_name(need));
+    direct = direct || l->kind != SIM_SCN_LISTEN_CIRCUIT;
+    out->n_listen = i + 1;
+  }
+  if (out->role == SIM_SCN_ROLE_RELAY && !direct)
+    return fail(c, n,
+                "%s: a relay must accept connections (expected at least one "
+                "/ip4/0.0.0.0/tcp/PORT or /ip4/0.0.0.0/tcp/PORT/ws address)",
+                what);
+  return 0;
+}
+
+/* Default listen addresses: a relay's ws 9001 and tcp 9002, a browser's
+ * /p2p-circuit, as far as the group's transports allow; nothing for a
+ * node. */
+static int default_listen(ctx *c, const yaml_node_t *h, const char *what,
+                          sim_scn_host *out) {
+  sim_scn_listen cand[2];
+  size_t n = 0;
+  if (out->role == SIM_SCN_ROLE_RELAY) {
+    if (out->transports & SIM_SCN_TRANSPORT_WS)
+      cand[n++] = (sim_scn_listen){SIM_SCN_LISTEN_WS, 9001};
+    if (out->transports & SIM_SCN_TRANSPORT_TCP)
+      cand[n++] = (sim_scn_listen){SIM_SCN_LISTEN_TCP, 9002};
+    if (n == 0) {
+      yaml_node_t *t = map_get(c, h, "transports");
+      return fail(c, t ? t : h,
+                  "%s.transports: a relay needs tcp or ws to accept "
+                  "connections (expected tcp or ws among the transports)",
+                  what);
+    }
+  } else if (out->role == SIM_SCN_ROLE_BROWSER &&
+             (out->transports & SIM_SCN_TRANSPORT_CIRCUIT)) {
+    cand[n++] = (sim_scn_listen){SIM_SCN_LISTEN_CIRCUIT, 0};
+  }
+  if (n == 0)
+    return 0;
+  if (!(out->listen = calloc(n, sizeof *out->listen)))
+    return nomem(c);
+  memcpy(out->listen, cand, n * sizeof *cand);
+  out->n_listen = n;
+  return 0;
+}
+
+static int parse_relay_limits(ctx *c, const yaml_node_t *n, const char *what,
+                              sim_scn_relay *r) {
+  if (want_mapping(c, n, what) != 0 || check_keys(c, n, what, relay_keys) != 0)
+    return P2P_ERR_INVALID;
+  char w[WHAT_MAX];
+  yaml_node_t *v;
+  static const char *const counts[] = {"reservations", "reservations_per_ip",
+                                       "circuits"};
+  uint32_t *cdst[] = {&r->reservations, &r->reservations_per_ip, &r->circuits};
+  for (size_t i = 0; i < 3; i++) {
+    uint64_t x;
+    if (!(v = map_get(c, n, counts[i])))
+      continue;
+    sub(w, sizeof w, what, counts[i]);
+    if (get_uint(c, v, w, 1, RELAY_LIMIT_MAX, &x) != 0)
+      return P2P_ERR_INVALID;
+    *cdst[i] = (uint32_t)x;
+  }
+  if ((v = map_get(c, n, "reservation_ttl"))) {
+    sub(w, sizeof w, what, "reservation_ttl");
+    if (get_duration(c, v, w, true, &r->reservation_ttl_ns) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, n, "circuit_duration"))) {
+    sub(w, sizeof w, what, "circuit_duration");
+    if (get_duration(c, v, w, true, &r->circuit_duration_ns) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, n, "circuit_data"))) {
+    static const char expected[] =
+        "a size > 0: a number and a unit B, KiB, MiB or GiB, e.g. 128KiB";
+    sub(w, sizeof w, what, "circuit_data");
+    if (get_quantity(c, v, w, size_units, expected, &r->circuit_data) != 0)
+      return P2P_ERR_INVALID;
+    if (r->circuit_data == 0)
+      return fail(c, v, "%s must be more than 0 (expected %s)", w, expected);
+  }
+  return 0;
+}
+
+static int parse_pubsub(ctx *c, const yaml_node_t *n, const char *what,
+                        sim_scn_host *out) {
+  if (want_mapping(c, n, what) != 0 || check_keys(c, n, what, pubsub_keys) != 0)
+    return P2P_ERR_INVALID;
+  yaml_node_t *v = map_get(c, n, "topics");
+  if (!v)
+    return 0;
+  char w[WHAT_MAX];
+  sub(w, sizeof w, what, "topics");
+  if (v->type != YAML_SEQUENCE_NODE)
+    return fail(c, v,
+                "%s must be a list, not %s (expected a list of topics, "
+                "e.g. [chat])",
+                w, kind_name(v));
+  size_t len = seq_len(v);
+  if (len && !(out->topics = calloc(len, sizeof *out->topics)))
+    return nomem(c);
+  for (size_t i = 0; i < len; i++) {
+    yaml_node_t *it = seq_item(c, v, i);
+    const char *t;
+    if (get_topic(c, it, w, &t) != 0)
+      return P2P_ERR_INVALID;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(out->topics[j], t) == 0)
+        return fail(c, it,
+                    "%s: '%.64s' is listed twice (expected each topic "
+                    "once)",
+                    w, t);
+    if (!(out->topics[i] = dup_str(c, t)))
+      return P2P_ERR_NOMEM;
+    out->n_topics = i + 1;
+  }
+  return 0;
+}
+
+static int parse_discovery(ctx *c, const yaml_node_t *n, const char *what,
+                           sim_scn_host *out) {
+  if (want_mapping(c, n, what) != 0 ||
+      check_keys(c, n, what, discovery_keys) != 0)
+    return P2P_ERR_INVALID;
+  char w[WHAT_MAX], w2[WHAT_MAX];
+  yaml_node_t *v = map_get(c, n, "max_connections"), *ps, *t;
+  if (v) {
+    uint64_t x;
+    sub(w, sizeof w, what, "max_connections");
+    if (get_uint(c, v, w, 0, MAX_CONNS_MAX, &x) != 0)
+      return P2P_ERR_INVALID;
+    out->max_conns = (uint32_t)x;
+  }
+  if (!(ps = map_get(c, n, "pubsub")))
+    return 0;
+  sub(w, sizeof w, what, "pubsub");
+  if (want_mapping(c, ps, w) != 0 ||
+      check_keys(c, ps, w, discovery_pubsub_keys) != 0 ||
+      need_key(c, ps, "topic", w,
+               "topic: TOPIC, e.g. topic: browser-peer-discovery", &t) != 0)
+    return P2P_ERR_INVALID;
+  const char *topic;
+  sub(w2, sizeof w2, w, "topic");
+  if (get_topic(c, t, w2, &topic) != 0)
+    return P2P_ERR_INVALID;
+  if (!(out->discovery_topic = dup_str(c, topic)))
+    return P2P_ERR_NOMEM;
+  if ((v = map_get(c, ps, "interval"))) {
+    sub(w2, sizeof w2, w, "interval");
+    if (get_duration(c, v, w2, true, &out->discovery_interval_ns) != 0)
+      return P2P_ERR_INVALID;
+  }
+  return 0;
+}
+
+/* The libp2p keys of a host group (all but bootstrap, which refers to
+ * groups that may come later: see resolve_bootstrap). */
+static int parse_host_p2p(ctx *c, const yaml_node_t *h, const char *what,
+                          sim_scn_host *out) {
+  static const char *const p2p_keys[] = {"listen", "transports", "relay",
+                                         "pubsub", "bootstrap",  "discovery",
+                                         NULL};
+  char w[WHAT_MAX];
+  yaml_node_t *k, *v;
+  if ((k = map_key(c, h, "stun")))
+    return fail(c, k,
+                "%s.stun: STUN servers for libp2p hosts are not supported "
+                "yet (issue 6) (expected no stun: key for now)",
+                what);
+  if (out->role == SIM_SCN_ROLE_RELAY) {
+    out->relay = (sim_scn_relay){.reservations = 128,
+                                 .reservations_per_ip = 8,
+                                 .circuits = 16,
+                                 .reservation_ttl_ns = 3600 * NS_PER_S,
+                                 .circuit_duration_ns = 120 * NS_PER_S,
+                                 .circuit_data = 128 * 1024};
+  }
+  out->discovery_interval_ns = 10 * NS_PER_S;
+  out->max_conns = 0;
+  if (!is_p2p_role(out->role)) {
+    for (size_t i = 0; p2p_keys[i]; i++)
+      if ((k = map_key(c, h, p2p_keys[i])))
+        return fail(c, k,
+                    "%s.%s: a stun group runs no libp2p host (expected %s "
+                    "only on relay, browser and node groups)",
+                    what, p2p_keys[i], p2p_keys[i]);
+    return 0;
+  }
+  out->transports = out->role == SIM_SCN_ROLE_BROWSER
+                        ? SIM_SCN_TRANSPORT_WS | SIM_SCN_TRANSPORT_CIRCUIT
+                        : SIM_SCN_TRANSPORT_TCP | SIM_SCN_TRANSPORT_WS |
+                              SIM_SCN_TRANSPORT_CIRCUIT;
+  if ((v = map_get(c, h, "transports"))) {
+    sub(w, sizeof w, what, "transports");
+    if (parse_transports(c, v, w, out) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, h, "listen"))) {
+    sub(w, sizeof w, what, "listen");
+    if (parse_listen(c, v, w, out) != 0)
+      return P2P_ERR_INVALID;
+  } else if (default_listen(c, h, what, out) != 0) {
+    return c->rc;
+  }
+  if ((k = map_key(c, h, "relay"))) {
+    if (out->role != SIM_SCN_ROLE_RELAY)
+      return fail(c, k,
+                  "%s.relay: only a relay group takes relay limits, and this "
+                  "group has role %s (expected role: relay, or no relay: key)",
+                  what, sim_scn_role_name(out->role));
+    sub(w, sizeof w, what, "relay");
+    if (parse_relay_limits(c, map_get(c, h, "relay"), w, &out->relay) != 0)
+      return P2P_ERR_INVALID;
+    out->has_relay = true;
+  }
+  if ((v = map_get(c, h, "pubsub"))) {
+    sub(w, sizeof w, what, "pubsub");
+    if (parse_pubsub(c, v, w, out) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, h, "discovery"))) {
+    sub(w, sizeof w, what, "discovery");
+    if (parse_discovery(c, v, w, out) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, h, "bootstrap")) && v->type != YAML_SEQUENCE_NODE) {
+    sub(w, sizeof w, what, "bootstrap");
+    return fail(c, v,
+                "%s must be a list, not %s (expected a list of relay or node "
+                "groups, e.g. [relay])",
+                w, kind_name(v));
+  }
+  return 0;
+}
+
+/* Whether a host of group `from` can dial a host of group `to` directly:
+ * `to` listens on tcp or ws and `from` has that transport. */
+static bool can_dial(const sim_scn_host *from, const sim_scn_host *to) {
+  for (size_t i = 0; i < to->n_listen; i++) {
+    sim_scn_listen_kind k = to->listen[i].kind;
+    if (k != SIM_SCN_LISTEN_CIRCUIT && (from->transports & listen_transport(k)))
+      return true;
+  }
+  return false;
+}
+
+/* What group `to` listens on directly ("ws, tcp", or "nothing"). */
+static const char *direct_listen(const sim_scn_host *to, char *buf,
+                                 size_t cap) {
+  uint32_t bits = 0;
+  for (size_t i = 0; i < to->n_listen; i++)
+    if (to->listen[i].kind != SIM_SCN_LISTEN_CIRCUIT)
+      bits |= listen_transport(to->listen[i].kind);
+  return transport_list(bits, buf, cap);
+}
+
+/* Second pass over group `index` (node h), once every group is known:
+ * resolves bootstrap: and checks what depends on it. */
+static int resolve_bootstrap(ctx *c, const yaml_node_t *h, size_t index) {
+  sim_scenario *s = c->s;
+  sim_scn_host *out = &s->hosts[index];
+  char what[WHAT_MAX], list[512], a[64], b[64];
+  snprintf(what, sizeof what, "hosts.%.64s.bootstrap", out->name);
+  yaml_node_t *v = map_get(c, h, "bootstrap");
+  size_t len = v ? seq_len(v) : 0;
+  if (len && !(out->bootstrap = calloc(len, sizeof *out->bootstrap)))
+    return nomem(c);
+  bool relay = false;
+  for (size_t i = 0; i < len; i++) {
+    yaml_node_t *it = seq_item(c, v, i);
+    const char *name;
+    host_names(s, list, sizeof list);
+    if (want_scalar(c, it, what, "a relay or node group name", &name) != 0)
+      return P2P_ERR_INVALID;
+    int g = find_host(s, name);
+    if (g == SIM_SCN_NONE)
+      return fail(c, it, "%s: unknown host group '%.64s' (expected one of: %s)",
+                  what, name, list);
+    const sim_scn_host *t = &s->hosts[g];
+    if (t->role == SIM_SCN_ROLE_BROWSER)
+      return fail(c, it,
+                  "%s: group '%s' has role browser and cannot be "
+                  "dialed: " BROWSER_LIMITS " (expected a relay or node group)",
+                  what, name);
+    if (t->role == SIM_SCN_ROLE_STUN)
+      return fail(c, it,
+                  "%s: group '%s' has role stun, which runs no libp2p host "
+                  "(expected a relay or node group)",
+                  what, name);
+    for (size_t j = 0; j < i; j++)
+      if (out->bootstrap[j] == g)
+        return fail(c, it,
+                    "%s: '%s' is listed twice (expected each group "
+                    "once)",
+                    what, name);
+    if (!can_dial(out, t))
+      return fail(c, it,
+                  "%s: group '%s' cannot be dialed by group '%s': it listens "
+                  "on %s, and '%s' dials directly over %s (expected a group "
+                  "listening on a transport both have)",
+                  what, name, out->name, direct_listen(t, a, sizeof a),
+                  out->name,
+                  transport_list(out->transports & (SIM_SCN_TRANSPORT_TCP |
+                                                    SIM_SCN_TRANSPORT_WS),
+                                 b, sizeof b));
+    out->bootstrap[i] = g;
+    out->n_bootstrap = i + 1;
+    relay = relay || t->role == SIM_SCN_ROLE_RELAY;
+  }
+  /* An explicit /p2p-circuit listen reserves on the bootstrap relays. */
+  yaml_node_t *l = map_get(c, h, "listen");
+  for (size_t i = 0; l && !relay && i < out->n_listen; i++)
+    if (out->listen[i].kind == SIM_SCN_LISTEN_CIRCUIT)
+      return fail(c, seq_item(c, l, i),
+                  "hosts.%s.listen: '/p2p-circuit' reserves a slot on the "
+                  "relays of bootstrap:, and %s (expected a relay group in "
+                  "hosts.%s.bootstrap)",
+                  out->name,
+                  v ? "it names no relay group" : "the group has none",
+                  out->name);
+  return 0;
+}
+
 static int parse_host(ctx *c, const yaml_node_t *h, size_t index,
                       sim_scn_host *out) {
   sim_scenario *s = c->s;
@@ -1377,21 +1988,23 @@ static int parse_host(ctx *c, const yaml_node_t *h, size_t index,
   if (!(out->name = dup_str(c, name)))
     return P2P_ERR_NOMEM;
   snprintf(what, sizeof what, "hosts.%.64s", name);
-  if (need_key(c, h, "role", what, "role: node or role: stun", &v) != 0)
+  static const char roles[] = "relay, browser, node or stun";
+  if (need_key(c, h, "role", what, "role: relay, browser, node or stun", &v) !=
+      0)
     return P2P_ERR_INVALID;
   sub(w, sizeof w, what, "role");
-  if (want_scalar(c, v, w, "node or stun", &role) != 0)
+  if (want_scalar(c, v, w, roles, &role) != 0)
     return P2P_ERR_INVALID;
   if (strcmp(role, "node") == 0)
     out->role = SIM_SCN_ROLE_NODE;
   else if (strcmp(role, "stun") == 0)
     out->role = SIM_SCN_ROLE_STUN;
-  else if (strcmp(role, "relay") == 0 || strcmp(role, "browser") == 0)
-    return fail(c, v, "role '%s' is not supported yet (expected node or stun)",
-                role);
+  else if (strcmp(role, "relay") == 0)
+    out->role = SIM_SCN_ROLE_RELAY;
+  else if (strcmp(role, "browser") == 0)
+    out->role = SIM_SCN_ROLE_BROWSER;
   else
-    return fail(c, v, "%s: unknown role '%.64s' (expected node or stun)", w,
-                role);
+    return fail(c, v, "%s: unknown role '%.64s' (expected %s)", w, role, roles);
   out->count = 1;
   if ((v = map_get(c, h, "count"))) {
     uint64_t n;
@@ -1410,7 +2023,7 @@ static int parse_host(ctx *c, const yaml_node_t *h, size_t index,
       return P2P_ERR_INVALID;
   }
   out->down = out->up;
-  return 0;
+  return parse_host_p2p(c, h, what, out);
 }
 
 static int parse_hosts(ctx *c, const yaml_node_t *root) {
@@ -1433,6 +2046,10 @@ static int parse_hosts(ctx *c, const yaml_node_t *root) {
     if (parse_host(c, seq_item(c, n, i), i, &s->hosts[i]) != 0)
       return c->rc;
   }
+  for (size_t i = 0; i < len; i++)
+    if (is_p2p_role(s->hosts[i].role) &&
+        resolve_bootstrap(c, seq_item(c, n, i), i) != 0)
+      return c->rc;
   return 0;
 }
 
@@ -1523,6 +2140,7 @@ static int parse_network(ctx *c, const yaml_node_t *n) {
 static int parse_holepunch(ctx *c, const yaml_node_t *n, const char *what,
                            sim_scn_workload *w) {
   w->kind = SIM_SCN_WL_HOLEPUNCH;
+  w->publishers = SIM_SCN_NONE;
   w->start_ns = NS_PER_S;
   w->interval_ns = 0;
   w->timeout_ns = 5 * NS_PER_S;
@@ -1570,10 +2188,192 @@ static int parse_holepunch(ctx *c, const yaml_node_t *n, const char *what,
   return 0;
 }
 
+/* Writes a duration with the largest unit that divides it: "55s", "1500ms". */
+static const char *fmt_duration(uint64_t ns, char *buf, size_t cap) {
+  const unit *best = &duration_units[0];
+  for (const unit *u = duration_units; u->name; u++)
+    if (ns % u->mult == 0)
+      best = u;
+  snprintf(buf, cap, "%llu%s", (unsigned long long)(ns / best->mult),
+           ns ? best->name : "");
+  return buf;
+}
+
+/* x * m / d rounded to the nearest integer, for d < 2^62 and a result
+ * that fits in 64 bits, without a wider type: binary long multiplication
+ * keeping quotient and remainder. */
+static uint64_t mul_div_round(uint64_t x, uint64_t m, uint64_t d) {
+  uint64_t q = 0, r = 0, xq = x / d, xr = x % d;
+  for (int bit = 63; bit >= 0; bit--) {
+    q <<= 1;
+    r <<= 1;
+    if (r >= d) {
+      r -= d;
+      q++;
+    }
+    if ((m >> bit) & 1) {
+      q += xq;
+      r += xr;
+      if (r >= d) {
+        r -= d;
+        q++;
+      }
+    }
+  }
+  if (r >= d - r)
+    q++;
+  return q;
+}
+
+#define RATE_MAX_PER_S 1000000ull /* messages per second per publisher */
+#define MSG_SIZE_MAX (1024ull * 1024)
+#define GOSSIP_STOP_MARGIN_NS (5 * NS_PER_S)
+
+/* A message rate "N/s", "N/m" or "N/h" (N may have decimals) as the
+ * interval between messages, rounded to the nearest nanosecond. */
+static int get_msg_rate(ctx *c, const yaml_node_t *n, const char *what,
+                        uint64_t *interval_ns) {
+  static const char expected[] =
+      "messages per publisher as N/s, N/m or N/h, e.g. 1/s or 0.5/s, from "
+      "1/h to 1000000/s";
+  static const unit per[] = {{"/s", NS_PER_S},
+                             {"/m", 60 * NS_PER_S},
+                             {"/h", 3600 * NS_PER_S},
+                             {NULL, 0}};
+  const char *s, *why;
+  if (want_scalar(c, n, what, expected, &s) != 0)
+    return P2P_ERR_INVALID;
+  /* N scaled by 10^9 (exact: N has at most 9 decimals). */
+  const char *slash = strchr(s, '/');
+  char num[48];
+  size_t len = slash ? (size_t)(slash - s) : strlen(s);
+  if (!slash || len + 2 > sizeof num)
+    return fail(c, n, "%s: '%.64s' is not valid: %s (expected %s)", what, s,
+                slash ? "it is too long" : "the unit is missing", expected);
+  memcpy(num, s, len);
+  memcpy(num + len, "s", 2); /* "N" + "s": a duration of N seconds */
+  uint64_t nano_n, u;
+  if (parse_quantity(num, duration_units, &nano_n, &why) != 0)
+    return fail(c, n, "%s: '%.64s' is not valid: %s (expected %s)", what, s,
+                why, expected);
+  size_t k = 0;
+  while (per[k].name && strcmp(per[k].name, slash) != 0)
+    k++;
+  if (!per[k].name)
+    return fail(c, n,
+                "%s: '%.64s' is not valid: the unit is unknown "
+                "(expected %s)",
+                what, s, expected);
+  u = per[k].mult;
+  /* Between 1/h and 10^6/s: with a = u / 1 s (1, 60 or 3600), N / a
+   * messages per second. */
+  uint64_t a = u / NS_PER_S;
+  if (nano_n == 0)
+    return fail(c, n,
+                "%s: '%.64s' is zero (expected %s; to publish nothing, leave "
+                "the workload out)",
+                what, s, expected);
+  if (nano_n / a > RATE_MAX_PER_S * NS_PER_S)
+    return fail(c, n, "%s: '%.64s' is too fast (expected %s)", what, s,
+                expected);
+  if (nano_n < NS_PER_S && nano_n * 3600 < a * NS_PER_S)
+    return fail(c, n, "%s: '%.64s' is too slow (expected %s)", what, s,
+                expected);
+  /* interval = a s / N = a * 10^9 * 10^9 / nano_n ns; nano_n < 2^62. */
+  *interval_ns = mul_div_round(a * NS_PER_S, NS_PER_S, nano_n);
+  return 0;
+}
+
+static int parse_gossip(ctx *c, const yaml_node_t *n, const char *what,
+                        sim_scn_workload *w) {
+  sim_scenario *s = c->s;
+  w->kind = SIM_SCN_WL_GOSSIP;
+  w->a = w->b = w->stun = SIM_SCN_NONE;
+  w->publishers = SIM_SCN_NONE;
+  w->start_ns = NS_PER_S;
+  w->msg_interval_ns = NS_PER_S;
+  w->msg_size = 128;
+  w->stop_ns = s->duration_ns > GOSSIP_STOP_MARGIN_NS
+                   ? s->duration_ns - GOSSIP_STOP_MARGIN_NS
+                   : 0;
+  w->messages = 0;
+  if (want_mapping(c, n, what) != 0 || check_keys(c, n, what, gossip_keys) != 0)
+    return P2P_ERR_INVALID;
+  char k[WHAT_MAX], b1[32], b2[32];
+  yaml_node_t *v;
+  const char *topic;
+  if (need_key(c, n, "topic", what, "topic: TOPIC, e.g. topic: chat", &v) != 0)
+    return P2P_ERR_INVALID;
+  sub(k, sizeof k, what, "topic");
+  if (get_topic(c, v, k, &topic) != 0)
+    return P2P_ERR_INVALID;
+  if (!(w->topic = dup_str(c, topic)))
+    return P2P_ERR_NOMEM;
+  if (need_key(c, n, "publishers", what,
+               "publishers: GROUP, a relay, browser or node group", &v) != 0)
+    return P2P_ERR_INVALID;
+  sub(k, sizeof k, what, "publishers");
+  if (group_ref(c, v, k, -1, &w->publishers) != 0)
+    return P2P_ERR_INVALID;
+  if (!is_p2p_role(s->hosts[w->publishers].role))
+    return fail(c, v,
+                "%s: group '%s' has role stun, which runs no libp2p host "
+                "(expected a relay, browser or node group)",
+                k, scalar_str(v));
+  if ((v = map_get(c, n, "rate"))) {
+    sub(k, sizeof k, what, "rate");
+    if (get_msg_rate(c, v, k, &w->msg_interval_ns) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if ((v = map_get(c, n, "size"))) {
+    static const char expected[] =
+        "a size from 1B to 1MiB: a number and a unit B, KiB or MiB, e.g. 128B";
+    sub(k, sizeof k, what, "size");
+    if (get_quantity(c, v, k, size_units, expected, &w->msg_size) != 0)
+      return P2P_ERR_INVALID;
+    if (w->msg_size == 0 || w->msg_size > MSG_SIZE_MAX)
+      return fail(c, v, "%s: '%.64s' is out of range (expected %s)", k,
+                  scalar_str(v), expected);
+  }
+  if ((v = map_get(c, n, "messages"))) {
+    uint64_t m;
+    sub(k, sizeof k, what, "messages");
+    if (get_uint(c, v, k, 0, UINT32_MAX, &m) != 0)
+      return P2P_ERR_INVALID;
+    w->messages = (uint32_t)m;
+  }
+  yaml_node_t *start = map_get(c, n, "start"), *stop = map_get(c, n, "stop");
+  if (start) {
+    sub(k, sizeof k, what, "start");
+    if (get_duration(c, start, k, false, &w->start_ns) != 0)
+      return P2P_ERR_INVALID;
+  }
+  if (stop) {
+    sub(k, sizeof k, what, "stop");
+    if (get_duration(c, stop, k, false, &w->stop_ns) != 0)
+      return P2P_ERR_INVALID;
+    if (w->stop_ns > s->duration_ns)
+      return fail(c, stop,
+                  "%s: %s is after the end of the run (expected at most the "
+                  "duration, %s)",
+                  k, scalar_str(stop),
+                  fmt_duration(s->duration_ns, b1, sizeof b1));
+  }
+  if (w->start_ns >= w->stop_ns)
+    return fail(c, start ? start : n,
+                "%s: publishing starts at %s but stops at %s%s (expected "
+                "start before stop)",
+                what, fmt_duration(w->start_ns, b1, sizeof b1),
+                fmt_duration(w->stop_ns, b2, sizeof b2),
+                stop ? "" : " (the default stop: duration - 5s)");
+  return 0;
+}
+
 static int parse_workload(ctx *c, const yaml_node_t *n) {
   sim_scenario *s = c->s;
-  static const char expected[] = "a list of {KIND: {...}}, e.g. - holepunch: "
-                                 "{a: peers, b: peers, stun: stun}";
+  static const char expected[] =
+      "a list of {KIND: {...}}, e.g. - holepunch: {a: peers, b: peers, stun: "
+      "stun} or - gossip: {topic: chat, publishers: browser}";
   if (n->type != YAML_SEQUENCE_NODE)
     return fail(c, n, "workload must be a list, not %s (expected %s)",
                 kind_name(n), expected);
@@ -1592,13 +2392,18 @@ static int parse_workload(ctx *c, const yaml_node_t *n) {
     if (map_len(it) != 1)
       return fail(c, it,
                   "%s has %zu keys (expected exactly one key, the workload "
-                  "kind: holepunch)",
+                  "kind: holepunch or gossip)",
                   what, map_len(it));
     if (check_keys(c, it, what, workload_kinds) != 0)
       return P2P_ERR_INVALID;
-    snprintf(what, sizeof what, "workload.%zu.holepunch", i);
-    if (parse_holepunch(c, pair_value(c, it, 0), what, &s->workloads[i]) != 0)
-      return P2P_ERR_INVALID;
+    const char *kind = scalar_str(pair_key(c, it, 0));
+    snprintf(what, sizeof what, "workload.%zu.%s", i, kind);
+    int rc =
+        strcmp(kind, "gossip") == 0
+            ? parse_gossip(c, pair_value(c, it, 0), what, &s->workloads[i])
+            : parse_holepunch(c, pair_value(c, it, 0), what, &s->workloads[i]);
+    if (rc != 0)
+      return c->rc;
   }
   return 0;
 }

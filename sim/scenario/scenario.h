@@ -35,9 +35,37 @@ typedef struct sim_scn_nat {
 typedef enum sim_scn_role {
   SIM_SCN_ROLE_NODE = 0, /* a peer (today: takes part in the raw hole punch) */
   SIM_SCN_ROLE_STUN,     /* a STUN-like reflector */
-  SIM_SCN_ROLE_RELAY,    /* reserved for the relay issue: rejected today */
-  SIM_SCN_ROLE_BROWSER   /* reserved for the relay issue: rejected today */
+  SIM_SCN_ROLE_RELAY,    /* a public libp2p relay (WebSocket + TCP) */
+  SIM_SCN_ROLE_BROWSER   /* a browser: dials ws only, listens on circuits */
 } sim_scn_role;
+
+/* `relay:` of a relay group (circuit relay v2 hop server limits). */
+typedef struct sim_scn_relay {
+  uint32_t reservations;        /* default 128 */
+  uint32_t reservations_per_ip; /* default 8 */
+  uint32_t circuits;            /* open circuits in total; default 16 */
+  uint64_t reservation_ttl_ns;  /* default 1 h */
+  uint64_t circuit_duration_ns; /* default 2 m */
+  uint64_t circuit_data;        /* bytes per direction; default 128 KiB */
+} sim_scn_relay;
+
+/* A `listen:` entry. */
+typedef enum sim_scn_listen_kind {
+  SIM_SCN_LISTEN_TCP = 1,  /* /ip4/0.0.0.0/tcp/P */
+  SIM_SCN_LISTEN_WS,       /* /ip4/0.0.0.0/tcp/P/ws */
+  SIM_SCN_LISTEN_CIRCUIT   /* /p2p-circuit: reserve on the bootstrap relays */
+} sim_scn_listen_kind;
+
+typedef struct sim_scn_listen {
+  sim_scn_listen_kind kind;
+  uint16_t port; /* TCP and WS */
+} sim_scn_listen;
+
+/* Transports a group may dial (`transports:`), as bits. */
+#define SIM_SCN_TRANSPORT_TCP 1u
+#define SIM_SCN_TRANSPORT_WS 2u
+#define SIM_SCN_TRANSPORT_CIRCUIT 4u
+#define SIM_SCN_TRANSPORT_WEBRTC 8u
 
 /* A host group (one entry of `hosts:`): `count` hosts named NAME-1..NAME-n
  * (or just NAME when count is 1). */
@@ -49,6 +77,20 @@ typedef struct sim_scn_host {
   int cgnat;              /* index into nats: one shared NAT for the group,
                              in front of each host's own NAT, or NONE */
   p2plab_link_config up, down; /* from `access:` (both directions alike) */
+  /* libp2p (relay, browser and node groups; all optional). */
+  sim_scn_listen *listen;
+  size_t n_listen;
+  uint32_t transports;     /* SIM_SCN_TRANSPORT_* bits; default: browser
+                              ws|circuit, relay and node tcp|ws|circuit */
+  bool has_relay;          /* `relay:` given (relay groups always serve) */
+  sim_scn_relay relay;
+  char **topics;           /* pubsub.topics: subscribed GossipSub topics */
+  size_t n_topics;
+  int *bootstrap;          /* bootstrap: host group indices */
+  size_t n_bootstrap;
+  char *discovery_topic;   /* discovery.pubsub.topic, or NULL: off */
+  uint64_t discovery_interval_ns; /* discovery.pubsub.interval; default 10 s */
+  uint32_t max_conns;      /* discovery.max_connections; default 0: none */
 } sim_scn_host;
 
 /* A per-pair core latency override (`network.latency_overrides`). */
@@ -58,7 +100,8 @@ typedef struct sim_scn_latency {
 } sim_scn_latency;
 
 typedef enum sim_scn_workload_kind {
-  SIM_SCN_WL_HOLEPUNCH = 1 /* the raw UDP hole punch */
+  SIM_SCN_WL_HOLEPUNCH = 1, /* the raw UDP hole punch */
+  SIM_SCN_WL_GOSSIP         /* GossipSub publishing on a topic */
 } sim_scn_workload_kind;
 
 /* One workload entry. holepunch: every host of group `a` punches with every
@@ -72,6 +115,13 @@ typedef struct sim_scn_workload {
   uint64_t timeout_ns;     /* probing timeout; default 5 s */
   uint64_t probe_interval_ns; /* default 50 ms */
   uint64_t signal_delay_ns;   /* default 0 */
+  /* gossip: {topic, publishers, rate, size, start, stop, messages} */
+  char *topic;                /* required */
+  int publishers;             /* host group index (required) */
+  uint64_t msg_interval_ns;   /* from rate N/s (per publisher); default 1 s */
+  uint64_t msg_size;          /* bytes; default 128 */
+  uint64_t stop_ns;           /* no publishing after; default duration - 5 s */
+  uint32_t messages;          /* per publisher; 0: until stop */
 } sim_scn_workload;
 
 typedef enum sim_scn_op {

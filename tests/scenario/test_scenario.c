@@ -618,6 +618,334 @@ START_TEST(test_scenario_role_names) {
 }
 END_TEST
 
+/* ---- relays, browsers and GossipSub ------------------------------------ */
+
+static const char p2p_text[] =
+    "name: relay-browsers\n"
+    "duration: 60s\n"
+    "nats:\n"
+    "  home: {preset: port-restricted-cone}\n"
+    "hosts:\n"
+    "  - name: browser\n" /* before the relay it names */
+    "    role: browser\n"
+    "    count: 20\n"
+    "    nat: home\n"
+    "    transports: [circuit, ws]\n"
+    "    listen: [/p2p-circuit]\n"
+    "    bootstrap: [relay, peer]\n"
+    "    pubsub: {topics: [chat, _peer-discovery._p2p._pubsub]}\n"
+    "    discovery:\n"
+    "      pubsub: {topic: browser-peer-discovery, interval: 5s}\n"
+    "      max_connections: 8\n"
+    "  - name: relay\n"
+    "    role: relay\n"
+    "    nat: home\n"
+    "    listen: [/ip4/0.0.0.0/tcp/443/ws, /ip4/0.0.0.0/tcp/4001, "
+    "/p2p-circuit]\n"
+    "    relay: {reservations: 64, reservations_per_ip: 2, circuits: 512,\n"
+    "            reservation_ttl: 30m, circuit_duration: 10m,\n"
+    "            circuit_data: 64MiB}\n"
+    "    bootstrap: [relay]\n"
+    "    pubsub: {topics: [browser-peer-discovery]}\n"
+    "  - name: peer\n"
+    "    role: node\n"
+    "    transports: [ws]\n"
+    "    listen: [/ip4/0.0.0.0/tcp/8080/ws]\n"
+    "    pubsub: {topics: []}\n"
+    "  - {name: stun, role: stun}\n"
+    "workload:\n"
+    "  - gossip: {topic: chat, publishers: browser, rate: 2/s, size: 1KiB,\n"
+    "             start: 20s, stop: 50s, messages: 25}\n"
+    "  - gossip: {topic: news, publishers: peer}\n"
+    "expect:\n"
+    "  gossip.published: \">= 1\"\n"
+    "  gossip.expected_deliveries: \">= 1\"\n"
+    "  gossip.delivered: \">= 1\"\n"
+    "  gossip.delivery_ratio: \">= 99.9%\"\n"
+    "  gossip.duplicates: \"<= 1000\"\n"
+    "  gossip.latency_ms.p50: \"<= 200ms\"\n"
+    "  gossip.latency_ms.p90: \"<= 0.5s\"\n"
+    "  gossip.latency_ms.p99: \"<= 1s\"\n"
+    "  gossip.latency_ms.max: \"< 2000\"\n"
+    "  connections.direct: \">= 0\"\n"
+    "  connections.relayed: \">= 20\"\n"
+    "  relay.reservations: \"== 20\"\n"
+    "  relay.circuits: \">= 1\"\n";
+
+START_TEST(test_scenario_relay_browser_node_every_field) {
+  sim_scenario *s = load_ok(p2p_text, NULL, 0);
+  ck_assert_uint_eq(s->n_hosts, 4);
+  const sim_scn_host *b = &s->hosts[0], *r = &s->hosts[1], *p = &s->hosts[2];
+
+  ck_assert_int_eq(b->role, SIM_SCN_ROLE_BROWSER);
+  ck_assert_uint_eq(b->count, 20);
+  ck_assert_int_eq(b->nat, 0);
+  ck_assert_uint_eq(b->transports,
+                    SIM_SCN_TRANSPORT_WS | SIM_SCN_TRANSPORT_CIRCUIT);
+  ck_assert_uint_eq(b->n_listen, 1);
+  ck_assert_int_eq(b->listen[0].kind, SIM_SCN_LISTEN_CIRCUIT);
+  ck_assert_uint_eq(b->listen[0].port, 0);
+  /* Resolved after every group is read: the relay comes later. */
+  ck_assert_uint_eq(b->n_bootstrap, 2);
+  ck_assert_int_eq(b->bootstrap[0], 1);
+  ck_assert_int_eq(b->bootstrap[1], 2);
+  ck_assert_uint_eq(b->n_topics, 2);
+  ck_assert_str_eq(b->topics[0], "chat");
+  ck_assert_str_eq(b->topics[1], "_peer-discovery._p2p._pubsub");
+  ck_assert_str_eq(b->discovery_topic, "browser-peer-discovery");
+  ck_assert_uint_eq(b->discovery_interval_ns, 5 * S);
+  ck_assert_uint_eq(b->max_conns, 8);
+  ck_assert(!b->has_relay);
+
+  ck_assert_int_eq(r->role, SIM_SCN_ROLE_RELAY);
+  ck_assert_int_eq(r->nat, 0); /* allowed, no warning */
+  ck_assert_uint_eq(r->transports, SIM_SCN_TRANSPORT_TCP |
+                                       SIM_SCN_TRANSPORT_WS |
+                                       SIM_SCN_TRANSPORT_CIRCUIT);
+  ck_assert_uint_eq(r->n_listen, 3);
+  ck_assert_int_eq(r->listen[0].kind, SIM_SCN_LISTEN_WS);
+  ck_assert_uint_eq(r->listen[0].port, 443);
+  ck_assert_int_eq(r->listen[1].kind, SIM_SCN_LISTEN_TCP);
+  ck_assert_uint_eq(r->listen[1].port, 4001);
+  ck_assert_int_eq(r->listen[2].kind, SIM_SCN_LISTEN_CIRCUIT);
+  ck_assert(r->has_relay);
+  ck_assert_uint_eq(r->relay.reservations, 64);
+  ck_assert_uint_eq(r->relay.reservations_per_ip, 2);
+  ck_assert_uint_eq(r->relay.circuits, 512);
+  ck_assert_uint_eq(r->relay.reservation_ttl_ns, 1800 * S);
+  ck_assert_uint_eq(r->relay.circuit_duration_ns, 600 * S);
+  ck_assert_uint_eq(r->relay.circuit_data, 64ull * 1024 * 1024);
+  ck_assert_uint_eq(r->n_bootstrap, 1); /* itself: legal */
+  ck_assert_int_eq(r->bootstrap[0], 1);
+  ck_assert_uint_eq(r->n_topics, 1);
+  ck_assert_str_eq(r->topics[0], "browser-peer-discovery");
+  ck_assert_ptr_null(r->discovery_topic);
+
+  ck_assert_int_eq(p->role, SIM_SCN_ROLE_NODE);
+  ck_assert_uint_eq(p->transports, SIM_SCN_TRANSPORT_WS);
+  ck_assert_uint_eq(p->n_listen, 1);
+  ck_assert_int_eq(p->listen[0].kind, SIM_SCN_LISTEN_WS);
+  ck_assert_uint_eq(p->listen[0].port, 8080);
+  ck_assert_uint_eq(p->n_topics, 0);
+
+  ck_assert_uint_eq(s->n_workloads, 2);
+  const sim_scn_workload *w = &s->workloads[0];
+  ck_assert_int_eq(w->kind, SIM_SCN_WL_GOSSIP);
+  ck_assert_str_eq(w->topic, "chat");
+  ck_assert_int_eq(w->publishers, 0);
+  ck_assert_uint_eq(w->msg_interval_ns, 500 * MS);
+  ck_assert_uint_eq(w->msg_size, 1024);
+  ck_assert_uint_eq(w->start_ns, 20 * S);
+  ck_assert_uint_eq(w->stop_ns, 50 * S);
+  ck_assert_uint_eq(w->messages, 25);
+  ck_assert_int_eq(w->a, SIM_SCN_NONE);
+  ck_assert_int_eq(w->stun, SIM_SCN_NONE);
+  /* Defaults; the topic need not be subscribed by the publishers (fanout). */
+  w = &s->workloads[1];
+  ck_assert_str_eq(w->topic, "news");
+  ck_assert_int_eq(w->publishers, 2);
+  ck_assert_uint_eq(w->msg_interval_ns, 1 * S);
+  ck_assert_uint_eq(w->msg_size, 128);
+  ck_assert_uint_eq(w->start_ns, 1 * S);
+  ck_assert_uint_eq(w->stop_ns, 55 * S);
+  ck_assert_uint_eq(w->messages, 0);
+
+  ck_assert_uint_eq(s->n_expects, 13);
+  ck_assert_str_eq(s->expects[3].field, "gossip.delivery_ratio");
+  ck_assert_double_eq_tol(s->expects[3].value, 0.999, 1e-12);
+  ck_assert_str_eq(s->expects[5].field, "gossip.latency_ms.p50");
+  ck_assert_double_eq_tol(s->expects[5].value, 200.0, 1e-9);
+  ck_assert_double_eq_tol(s->expects[6].value, 500.0, 1e-9);
+  ck_assert_double_eq_tol(s->expects[7].value, 1000.0, 1e-9);
+  ck_assert_double_eq_tol(s->expects[8].value, 2000.0, 1e-9);
+  ck_assert_str_eq(s->expects[12].field, "relay.circuits");
+  sim_scenario_free(s);
+}
+END_TEST
+
+START_TEST(test_scenario_libp2p_defaults_by_role) {
+  sim_scenario *s = load_ok("name: d\n"
+                            "duration: 3s\n"
+                            "hosts:\n"
+                            "  - {name: relay, role: relay}\n"
+                            "  - {name: browser, role: browser}\n"
+                            "  - {name: peer, role: node}\n"
+                            "  - {name: stun, role: stun}\n"
+                            "  - {name: wsrelay, role: relay, transports: "
+                            "[ws]}\n"
+                            "  - {name: plain, role: browser, transports: "
+                            "[ws]}\n",
+                            NULL, 0);
+  const sim_scn_host *h = s->hosts;
+  const uint32_t all =
+      SIM_SCN_TRANSPORT_TCP | SIM_SCN_TRANSPORT_WS | SIM_SCN_TRANSPORT_CIRCUIT;
+  /* relay: ws 9001 and tcp 9002, the hop limits of scenario.h */
+  ck_assert_uint_eq(h[0].transports, all);
+  ck_assert_uint_eq(h[0].n_listen, 2);
+  ck_assert_int_eq(h[0].listen[0].kind, SIM_SCN_LISTEN_WS);
+  ck_assert_uint_eq(h[0].listen[0].port, 9001);
+  ck_assert_int_eq(h[0].listen[1].kind, SIM_SCN_LISTEN_TCP);
+  ck_assert_uint_eq(h[0].listen[1].port, 9002);
+  ck_assert(!h[0].has_relay);
+  ck_assert_uint_eq(h[0].relay.reservations, 128);
+  ck_assert_uint_eq(h[0].relay.reservations_per_ip, 8);
+  ck_assert_uint_eq(h[0].relay.circuits, 16);
+  ck_assert_uint_eq(h[0].relay.reservation_ttl_ns, 3600 * S);
+  ck_assert_uint_eq(h[0].relay.circuit_duration_ns, 120 * S);
+  ck_assert_uint_eq(h[0].relay.circuit_data, 128 * 1024);
+  /* browser: ws and circuit, listens on /p2p-circuit */
+  ck_assert_uint_eq(h[1].transports,
+                    SIM_SCN_TRANSPORT_WS | SIM_SCN_TRANSPORT_CIRCUIT);
+  ck_assert_uint_eq(h[1].n_listen, 1);
+  ck_assert_int_eq(h[1].listen[0].kind, SIM_SCN_LISTEN_CIRCUIT);
+  /* node: every transport, no listen address */
+  ck_assert_uint_eq(h[2].transports, all);
+  ck_assert_uint_eq(h[2].n_listen, 0);
+  ck_assert_ptr_null(h[2].listen);
+  ck_assert_uint_eq(h[2].relay.reservations, 0);
+  for (size_t i = 0; i < 3; i++) {
+    ck_assert_uint_eq(h[i].n_bootstrap, 0);
+    ck_assert_uint_eq(h[i].n_topics, 0);
+    ck_assert_ptr_null(h[i].discovery_topic);
+    ck_assert_uint_eq(h[i].discovery_interval_ns, 10 * S);
+    ck_assert_uint_eq(h[i].max_conns, 0);
+  }
+  /* stun: no libp2p at all */
+  ck_assert_uint_eq(h[3].transports, 0);
+  ck_assert_uint_eq(h[3].n_listen, 0);
+  /* The default listen addresses follow the transports. */
+  ck_assert_uint_eq(h[4].n_listen, 1);
+  ck_assert_int_eq(h[4].listen[0].kind, SIM_SCN_LISTEN_WS);
+  ck_assert_uint_eq(h[4].listen[0].port, 9001);
+  ck_assert_uint_eq(h[5].n_listen, 0);
+  sim_scenario_free(s);
+}
+END_TEST
+
+START_TEST(test_scenario_gossip_rate_forms) {
+  static const struct {
+    const char *rate;
+    uint64_t interval_ns;
+  } cases[] = {{"1/s", 1 * S},
+               {"0.5/s", 2 * S},
+               {"2/m", 30 * S},
+               {"1/h", 3600 * S},
+               {"3/s", 333333333},
+               {"7/s", 142857143},
+               {"1000000/s", 1000},
+               {"60/m", 1 * S},
+               {"0.25/m", 240 * S},
+               {"3600000000/h", 1000},
+               {"0.000277778/s", 3599997120002ull}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sim_scn_override ov = {"workload.0.gossip.rate", cases[i].rate};
+    sim_scenario *s = load_ok("name: g\nduration: 10s\n"
+                              "hosts: [{name: n, role: node}]\n"
+                              "workload:\n"
+                              "  - gossip: {topic: t, publishers: n}\n",
+                              &ov, 1);
+    ck_assert_msg(s->workloads[0].msg_interval_ns == cases[i].interval_ns,
+                  "%s: %llu", cases[i].rate,
+                  (unsigned long long)s->workloads[0].msg_interval_ns);
+    sim_scenario_free(s);
+  }
+  static const char *const bad[] = {"1",     "1/d",       "/s",    "-1/s",
+                                    "0/s",   "1/ s",      "1e3/s", "0.0002/s",
+                                    "1/s/s", "2000000/s", "1.5",   "1 /s"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char err[ERR_MAX];
+    sim_scn_override ov = {"workload.0.gossip.rate", bad[i]};
+    const char *msg = load_bad("name: g\nduration: 10s\n"
+                               "hosts: [{name: n, role: node}]\n"
+                               "workload:\n"
+                               "  - gossip: {topic: t, publishers: n}\n",
+                               &ov, 1, err);
+    ck_assert_msg(strstr(msg, "workload.0.gossip.rate: ") &&
+                      strstr(msg, "(from override workload.0.gossip.rate)"),
+                  "%s: %s", bad[i], err);
+  }
+}
+END_TEST
+
+START_TEST(test_scenario_overrides_reach_libp2p_keys) {
+  const sim_scn_override ov[] = {
+      {"hosts.browser.count", "10"},
+      {"hosts.relay.relay.circuits", "32"},
+      {"hosts.relay.relay.circuit_data", "1MiB"},
+      {"hosts.relay.relay.reservation_ttl", "5m"}, /* created */
+      {"hosts.browser.discovery.pubsub.interval", "2s"},
+      {"hosts.browser.discovery.pubsub.topic", "disc"},
+      {"hosts.browser.discovery.max_connections", "4"}, /* created */
+      {"hosts.browser.listen.0", "/p2p-circuit"},
+      {"hosts.browser.pubsub.topics.1", "other"},
+      {"workload.0.gossip.rate", "4/s"},
+      {"workload.0.gossip.size", "256B"},
+      {"workload.0.gossip.messages", "7"},
+      {"workload.0.gossip.stop", "40s"},
+      {"workload.0.gossip.publishers", "relay"},
+  };
+  sim_scenario *s = load_ok(p2p_text, ov, sizeof ov / sizeof ov[0]);
+  const sim_scn_host *b = &s->hosts[0], *r = &s->hosts[1];
+  ck_assert_uint_eq(b->count, 10);
+  ck_assert_uint_eq(r->relay.circuits, 32);
+  ck_assert_uint_eq(r->relay.circuit_data, 1024 * 1024);
+  ck_assert_uint_eq(r->relay.reservation_ttl_ns, 300 * S);
+  ck_assert_uint_eq(b->discovery_interval_ns, 2 * S);
+  ck_assert_str_eq(b->discovery_topic, "disc");
+  ck_assert_uint_eq(b->max_conns, 4);
+  ck_assert_str_eq(b->topics[1], "other");
+  const sim_scn_workload *w = &s->workloads[0];
+  ck_assert_uint_eq(w->msg_interval_ns, 250 * MS);
+  ck_assert_uint_eq(w->msg_size, 256);
+  ck_assert_uint_eq(w->messages, 7);
+  ck_assert_uint_eq(w->stop_ns, 40 * S);
+  ck_assert_int_eq(w->publishers, 1);
+  sim_scenario_free(s);
+
+  /* A bad value names its override; a bad path says what exists. */
+  char err[ERR_MAX];
+  sim_scn_override bad = {"hosts.relay.relay.circuits", "0"};
+  const char *msg = load_bad(p2p_text, &bad, 1, err);
+  ck_assert_msg(strstr(msg, "hosts.relay.relay.circuits must be at least 1, "
+                            "not 0") &&
+                    strstr(msg, "(from override hosts.relay.relay.circuits)"),
+                "%s", err);
+  sim_scn_override bad2 = {"hosts.relay.relay.hops", "1"};
+  msg = load_bad(p2p_text, &bad2, 1, err);
+  ck_assert_msg(strstr(msg, "no such setting: no key 'hops' here (expected "
+                            "one of: reservations, reservations_per_ip"),
+                "%s", err);
+  sim_scn_override bad3 = {"hosts.browser.transports.0", "tcp"};
+  msg = load_bad(p2p_text, &bad3, 1, err);
+  ck_assert_msg(strstr(msg, "a browser cannot use tcp") &&
+                    strstr(msg, "(from override hosts.browser.transports.0)"),
+                "%s", err);
+  /* A stop the duration no longer covers. */
+  sim_scn_override bad4 = {"duration", "45s"};
+  msg = load_bad(p2p_text, &bad4, 1, err);
+  ck_assert_msg(strstr(msg, "workload.0.gossip.stop: 50s is after the end of "
+                            "the run (expected at most the duration, 45s)"),
+                "%s", err);
+}
+END_TEST
+
+START_TEST(test_scenario_sweep_over_relay_limits_is_checked) {
+  char err[ERR_MAX];
+  const char *text = "name: sw\n"
+                     "duration: 10s\n"
+                     "hosts:\n"
+                     "  - {name: relay, role: relay, relay: {circuits: 4}}\n"
+                     "sweep:\n"
+                     "  hosts.relay.relay.circuits: [8, 0]\n";
+  const char *msg = load_bad(text, NULL, 0, err);
+  ck_assert_msg(strncmp(msg,
+                        "6:35: error: sweep hosts.relay.relay.circuits: must "
+                        "be at least 1, not 0",
+                        70) == 0,
+                "%s", err);
+}
+END_TEST
+
 /* ---- malformed files --------------------------------------------------- */
 
 static void bad_dir(char *buf, size_t cap) {
@@ -654,8 +982,8 @@ START_TEST(test_scenario_malformed_files_fail_at_their_position) {
   }
   closedir(d);
   qsort(names, n, sizeof names[0], name_cmp);
-  ck_assert_uint_ge(n, 35);
-  char report[8192] = "";
+  ck_assert_uint_ge(n, 100);
+  char report[3000] = "";
   size_t failures = 0;
   for (size_t i = 0; i < n; i++) {
     char path[1400], head[512], want[1600], err[ERR_MAX];
@@ -706,6 +1034,11 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_scenario_parse_duration_table);
   tcase_add_test(tc, test_scenario_parse_size_rate_percent_tables);
   tcase_add_test(tc, test_scenario_role_names);
+  tcase_add_test(tc, test_scenario_relay_browser_node_every_field);
+  tcase_add_test(tc, test_scenario_libp2p_defaults_by_role);
+  tcase_add_test(tc, test_scenario_gossip_rate_forms);
+  tcase_add_test(tc, test_scenario_overrides_reach_libp2p_keys);
+  tcase_add_test(tc, test_scenario_sweep_over_relay_limits_is_checked);
   tcase_add_test(tc, test_scenario_malformed_files_fail_at_their_position);
   suite_add_tcase(s, tc);
   return s;

@@ -15,7 +15,7 @@ root=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-for scen in udp-holepunch nat-matrix; do
+for scen in udp-holepunch nat-matrix relay-gossip; do
   out="$tmp/$scen"
   if ! "$build/p2plab" check "$root/scenarios/$scen.yaml" --quiet --out "$out" >/dev/null; then
     echo "FAIL $scen: p2plab check exited $?"

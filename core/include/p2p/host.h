@@ -95,6 +95,10 @@ typedef struct p2p_host_config {
    * negative error (P2P_ERR_INVALID: a transport it cannot dial, e.g. a
    * browser asked to dial plain TCP). NULL: the host cannot dial. */
   int (*dial)(void *ctx, const p2p_multiaddr *ma);
+  /* The Unix time (ns) at host time 0: the wall clock is now + this, for
+   * the few wire fields in Unix time (relay reservation expiry). 0 when
+   * `now` is Unix time already. */
+  uint64_t unix_offset_ns;
 } p2p_host_config;
 
 /* Creates a host. Returns 0, P2P_ERR_INVALID or P2P_ERR_NOMEM. */
@@ -198,6 +202,9 @@ void p2p_host_stream_reset(p2p_stream *s, uint64_t now);
 /* ------------------------------------------------------------------ */
 /* Extension points for the modules built on the host (circuit relay v2,
  * GossipSub, discovery). */
+
+/* The Unix time in ns at host time `now` (config.unix_offset_ns). */
+uint64_t p2p_host_unix_ns(const p2p_host *h, uint64_t now);
 
 /* The host's randomness and identity, for modules (valid for the host's
  * lifetime). */

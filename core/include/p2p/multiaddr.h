@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "p2p/error.h"
+#include "p2p/peerid.h"
 
 enum p2p_ma_proto {
   P2P_MA_IP4 = 0x04,
@@ -94,8 +95,7 @@ P2P_WUR int p2p_multiaddr_encapsulate(const p2p_multiaddr *a,
 /* a up to (not including) the last component with protocol `code`.
  * P2P_ERR_NOTFOUND when a has no such component. */
 P2P_WUR int p2p_multiaddr_decapsulate_code(const p2p_multiaddr *a,
-                                           uint32_t code,
-                                           p2p_multiaddr *out);
+                                           uint32_t code, p2p_multiaddr *out);
 
 /* Iterates: set *pos = 0, then call while it returns 1 (0 at the end,
  * P2P_ERR_INVALID on corrupt bytes). */
@@ -104,5 +104,15 @@ P2P_WUR int p2p_multiaddr_next(const p2p_multiaddr *ma, size_t *pos,
 
 /* The protocol code for a name ("ip4"), or P2P_ERR_NOTFOUND. */
 P2P_WUR int p2p_multiaddr_proto_code(const char *name, uint32_t *code);
+
+/* Splits a TCP or WebSocket transport address, /ip4/A/tcp/P[/ws][/p2p/ID],
+ * into what a dialer needs: the IPv4 address (host byte order), the port,
+ * whether it is a WebSocket (/ws) address, and the peer ID when present
+ * (*has_peer). peer, is_ws and has_peer may be NULL; outputs are written
+ * only on success. Anything else (ip6, dns, /wss, /tls, a circuit, trailing
+ * components) is P2P_ERR_INVALID, as is a corrupt multiaddr or peer ID. */
+P2P_WUR int p2p_multiaddr_tcp_target(const p2p_multiaddr *ma, uint32_t *ip,
+                                     uint16_t *port, int *is_ws,
+                                     p2p_peerid *peer, int *has_peer);
 
 #endif /* P2P_MULTIADDR_H */
