@@ -104,6 +104,11 @@ struct p2p_conn {
   int receiving;    /* inside p2p_host_conn_recv for this connection */
   uint8_t *backlog; /* bytes fed by a nested p2p_host_conn_recv */
   size_t backlog_len;
+  p2p_stream *last_stream; /* find_stream's cache (on c->streams) */
+  int in_dirty;            /* on the host's list of connections to flush */
+  p2p_conn *dnext;
+  int timed; /* on the host's list of connections with deadlines */
+  p2p_conn *tprev, *tnext;
   int has_ops; /* its own transport (a relayed connection) */
   p2p_conn_ops ops;
   void *ops_ctx;
@@ -146,6 +151,11 @@ struct p2p_host {
   size_t n_svcs;
   int svc_dirty;          /* a service was removed during a callback */
   size_t yamux_queue_max; /* max_stream_queued_bytes of our sessions */
+  /* Connections that may have a deadline (handshake, ping, a delayed
+   * FIN): expiry walks these, not every connection. */
+  p2p_conn *timed;
+  p2p_conn *dirty; /* connections whose output may wait in a layer */
+  size_t n_freed;  /* connections freed while the host was busy */
   int (*circuit_dial)(void *ctx, const p2p_multiaddr *ma, uint64_t now);
   void *circuit_ctx;
   int depth;    /* nesting of public entry points */
@@ -171,6 +181,57 @@ static void emit(p2p_host *h, p2p_host_event *ev) {
       h->svcs[i].svc.on_event(h->svcs[i].ctx, ev);
 }
 
+/* Output may wait in one of c's layers: flush it when the host's
+ * outermost call returns. */
+static void set_dirty(p2p_conn *c) {
+  c->dirty = 1;
+  if (c->in_dirty)
+    return;
+  c->in_dirty = 1;
+  c->dnext = c->h->dirty;
+  c->h->dirty = c;
+}
+
+static void mark_timed(p2p_conn *c) {
+  p2p_host *h = c->h;
+  if (c->timed)
+    return;
+  c->timed = 1;
+  c->tprev = NULL;
+  c->tnext = h->timed;
+  if (h->timed)
+    h->timed->tprev = c;
+  h->timed = c;
+}
+
+static void unmark_timed(p2p_conn *c) {
+  if (!c->timed)
+    return;
+  c->timed = 0;
+  if (c->tprev)
+    c->tprev->tnext = c->tnext;
+  else
+    c->h->timed = c->tnext;
+  if (c->tnext)
+    c->tnext->tprev = c->tprev;
+  c->tprev = c->tnext = NULL;
+}
+
+/* The connection's earliest deadline, UINT64_MAX when it has none. */
+static uint64_t conn_deadline(const p2p_conn *c) {
+  uint64_t t = UINT64_MAX;
+  if (c->closed)
+    return t;
+  if (c->state != C_OPEN && c->hs_deadline < t)
+    t = c->hs_deadline;
+  if (c->ping_active && c->ping_deadline < t)
+    t = c->ping_deadline;
+  for (const p2p_stream *st = c->streams; st; st = st->next)
+    if (!st->dead && st->fin_at && st->fin_at < t)
+      t = st->fin_at;
+  return t;
+}
+
 static int conn_write_out(p2p_conn *c, const uint8_t *buf, size_t len) {
   p2p_host *h = c->h;
   if (c->has_ops)
@@ -193,6 +254,8 @@ static void stream_finish(p2p_stream *s, int err) {
   if (s->dead)
     return;
   s->dead = 1;
+  if (c->last_stream == s)
+    c->last_stream = NULL;
   for (p2p_stream **pp = &c->streams; *pp; pp = &(*pp)->next)
     if (*pp == s) {
       *pp = s->next;
@@ -217,9 +280,13 @@ static void stream_finish(p2p_stream *s, int err) {
 }
 
 static p2p_stream *find_stream(p2p_conn *c, uint32_t id) {
+  /* Frames come in runs on one stream: remember the last one found (a
+   * relay's connections carry dozens of streams). */
+  if (c->last_stream && c->last_stream->id == id)
+    return c->last_stream;
   for (p2p_stream *s = c->streams; s; s = s->next)
     if (s->id == id)
-      return s;
+      return c->last_stream = s;
   return NULL;
 }
 
@@ -231,7 +298,7 @@ static int stream_flush_mss(p2p_stream *s) {
   while ((n = p2p_mss_send(s->mss, buf, sizeof buf)) > 0)
     if (p2p_yamux_stream_write(c->yamux, s->id, buf, (size_t)n) != n)
       return P2P_ERR_LIMIT;
-  c->dirty = 1;
+  set_dirty(c);
   return 0;
 }
 
@@ -330,6 +397,13 @@ static void conn_fail(p2p_conn *c, int err, const char *reason) {
 }
 
 static void conn_release(p2p_conn *c) {
+  unmark_timed(c);
+  if (c->in_dirty) /* only when freed outside the host's calls */
+    for (p2p_conn **pp = &c->h->dirty; *pp; pp = &(*pp)->dnext)
+      if (*pp == c) {
+        *pp = c->dnext;
+        break;
+      }
   while (c->streams) {
     p2p_stream *s = c->streams;
     c->streams = s->next;
@@ -393,18 +467,25 @@ static void leave(p2p_host *h) {
     h->depth--;
     return;
   }
-  for (int again = 1; again;) {
-    again = 0;
-    for (p2p_conn *c = h->conns; c; c = c->next)
-      if (c->dirty && !c->closed) {
-        conn_flush(c);
-        again = 1;
-      }
+  /* Flushing one connection may queue output on another (a relayed
+   * connection writes into a stream of its relay connection). */
+  while (h->dirty) {
+    p2p_conn *c = h->dirty;
+    h->dirty = c->dnext;
+    c->in_dirty = 0;
+    c->dnext = NULL;
+    if (c->dirty && !c->closed)
+      conn_flush(c);
   }
   while (h->dead) {
     p2p_stream *s = h->dead;
     h->dead = s->next;
     stream_release(s);
+  }
+  for (p2p_conn *c = h->timed, *next; c; c = next) {
+    next = c->tnext;
+    if (conn_deadline(c) == UINT64_MAX)
+      unmark_timed(c);
   }
   if (h->svc_dirty) {
     size_t k = 0;
@@ -414,13 +495,16 @@ static void leave(p2p_host *h) {
     h->n_svcs = k;
     h->svc_dirty = 0;
   }
-  for (p2p_conn **pp = &h->conns; *pp;) {
-    p2p_conn *c = *pp;
-    if (c->freed) {
-      *pp = c->next;
-      conn_release(c);
-    } else {
-      pp = &c->next;
+  if (h->n_freed) {
+    h->n_freed = 0;
+    for (p2p_conn **pp = &h->conns; *pp;) {
+      p2p_conn *c = *pp;
+      if (c->freed) {
+        *pp = c->next;
+        conn_release(c);
+      } else {
+        pp = &c->next;
+      }
     }
   }
   h->depth = 0;
@@ -571,7 +655,8 @@ static void send_identify(p2p_stream *s, int push) {
     ignore_rc(p2p_yamux_stream_close(c->yamux, s->id));
   else
     s->fin_at = h->now + ID_FIN_DELAY_NS;
-  c->dirty = 1;
+  mark_timed(c);
+  set_dirty(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -588,7 +673,7 @@ static void start_ping(p2p_stream *s) {
     conn_fail(c, P2P_ERR_STATE, "ping start failed");
     return;
   }
-  c->dirty = 1;
+  set_dirty(c);
 }
 
 /* Our ping failed without the connection failing: report it and drop the
@@ -600,7 +685,7 @@ static void ping_fail(p2p_conn *c, int err, const char *reason) {
   if (s) {
     s->role = R_DISCARD;
     ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
-    c->dirty = 1;
+    set_dirty(c);
   }
   p2p_host_event ev = {.type = P2P_HOST_EV_PING_FAILED,
                        .conn = c,
@@ -654,7 +739,7 @@ static void stream_selected(p2p_stream *s) {
     if (he == NULL) { /* unregistered while the stream negotiated */
       s->role = R_DISCARD;
       ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
-      c->dirty = 1;
+      set_dirty(c);
       return;
     }
     s->role = R_APP;
@@ -687,7 +772,7 @@ static void stream_identify_bytes(p2p_stream *s, const uint8_t *d, size_t len) {
   /* The requester reads one message, then is done with the stream. */
   if (!c->closed && s->kind == K_OUT_ID) {
     ignore_rc(p2p_yamux_stream_close(c->yamux, s->id));
-    c->dirty = 1;
+    set_dirty(c);
   }
 }
 
@@ -728,7 +813,7 @@ static void stream_bytes(p2p_stream *s, const uint8_t *d, size_t len) {
         conn_fail(c, n < 0 ? (int)n : P2P_ERR_LIMIT, "ping answer failed");
         return;
       }
-      c->dirty = 1;
+      set_dirty(c);
       d += used;
       len -= used;
       if (used == 0)
@@ -749,7 +834,7 @@ static void y_on_data(p2p_yamux *y, uint32_t id, const uint8_t *d, size_t len,
   p2p_stream *s = find_stream(c, id);
   if (p2p_yamux_stream_consume(y, id, len) < 0 || s == NULL || c->closed)
     return;
-  c->dirty = 1;
+  set_dirty(c);
   while (len > 0 && p2p_mss_state(s->mss) == P2P_MSS_NEGOTIATING) {
     ssize_t used = p2p_mss_recv(s->mss, d, len);
     if (used < 0) {
@@ -792,7 +877,7 @@ static void y_on_fin(p2p_yamux *y, uint32_t id, void *user) {
   p2p_stream *s = find_stream(c, id);
   if (s == NULL || c->closed)
     return;
-  c->dirty = 1;
+  set_dirty(c);
   if (s->kind == K_IN) {
     if (s->role == R_APP) {
       if (s->hcb.on_fin)
@@ -867,7 +952,7 @@ static void start_yamux(p2p_conn *c) {
     return;
   }
   c->state = C_OPEN;
-  c->dirty = 1;
+  set_dirty(c);
   p2p_host_event ev = {
       .type = P2P_HOST_EV_CONNECTED, .conn = c, .peer = &c->peer};
   emit(h, &ev);
@@ -935,7 +1020,7 @@ static void on_plain(p2p_conn *c, const uint8_t *d, size_t len) {
 
 static void conn_bytes(p2p_conn *c, const uint8_t *d, size_t len) {
   p2p_host *h = c->h;
-  c->dirty = 1;
+  set_dirty(c);
   while (len > 0 && c->state == C_SEC_NEG && !c->closed) {
     ssize_t used = p2p_mss_recv(c->mss1, d, len);
     if (used < 0) {
@@ -1155,7 +1240,8 @@ int p2p_host_conn_new_ops(p2p_host *h, int outbound, const p2p_peerid *expected,
     return rc;
   }
   c->hs_deadline = now + h->cfg.handshake_timeout_ns;
-  c->dirty = 1;
+  mark_timed(c);
+  set_dirty(c);
   c->next = h->conns;
   h->conns = c;
   *out = c;
@@ -1215,6 +1301,8 @@ void p2p_host_conn_free(p2p_host *h, p2p_conn *c) {
     return;
   c->closed = 1; /* no callbacks from now on */
   if (h->depth > 0) {
+    if (!c->freed)
+      h->n_freed++;
     c->freed = 1; /* released when the outermost call returns */
     return;
   }
@@ -1243,6 +1331,7 @@ int p2p_host_ping(p2p_host *h, p2p_conn *c, uint64_t now) {
   int rc = 0;
   c->ping_active = 1;
   c->ping_deadline = now + h->cfg.ping_timeout_ns;
+  mark_timed(c);
   if (c->ping == NULL) {
     uint32_t id;
     const char *pp[] = {P2P_PING_PROTOCOL_ID};
@@ -1344,7 +1433,7 @@ ssize_t p2p_host_stream_write(p2p_stream *s, const uint8_t *buf, size_t len,
     return P2P_ERR_STATE;
   enter(c->h, now);
   ssize_t n = p2p_yamux_stream_write(c->yamux, s->id, buf, len);
-  c->dirty = 1;
+  set_dirty(c);
   leave(c->h);
   return n;
 }
@@ -1357,7 +1446,7 @@ int p2p_host_stream_close(p2p_stream *s, uint64_t now) {
     return P2P_ERR_STATE;
   enter(c->h, now);
   int rc = p2p_yamux_stream_close(c->yamux, s->id);
-  c->dirty = 1;
+  set_dirty(c);
   leave(c->h);
   return rc;
 }
@@ -1369,7 +1458,7 @@ void p2p_host_stream_reset(p2p_stream *s, uint64_t now) {
   enter(c->h, now);
   s->err = P2P_ERR_RESET;
   ignore_rc(p2p_yamux_stream_reset(c->yamux, s->id));
-  c->dirty = 1;
+  set_dirty(c);
   leave(c->h);
 }
 
@@ -1377,16 +1466,10 @@ uint64_t p2p_host_expiry(const p2p_host *h) {
   uint64_t t = UINT64_MAX;
   if (h == NULL)
     return t;
-  for (const p2p_conn *c = h->conns; c; c = c->next) {
-    if (c->closed)
-      continue;
-    if (c->state != C_OPEN && c->hs_deadline < t)
-      t = c->hs_deadline;
-    if (c->ping_active && c->ping_deadline < t)
-      t = c->ping_deadline;
-    for (const p2p_stream *st = c->streams; st; st = st->next)
-      if (!st->dead && st->fin_at && st->fin_at < t)
-        t = st->fin_at;
+  for (const p2p_conn *c = h->timed; c; c = c->tnext) {
+    uint64_t d = conn_deadline(c);
+    if (d < t)
+      t = d;
   }
   for (size_t i = 0; i < h->n_svcs; i++)
     if (h->svcs[i].ctx && h->svcs[i].svc.expiry) {
@@ -1401,7 +1484,8 @@ void p2p_host_on_expiry(p2p_host *h, uint64_t now) {
   if (h == NULL)
     return;
   enter(h, now);
-  for (p2p_conn *c = h->conns; c; c = c->next) {
+  /* New timed connections go to the head: not visited this round. */
+  for (p2p_conn *c = h->timed; c; c = c->tnext) {
     if (c->closed)
       continue;
     if (c->state != C_OPEN && c->hs_deadline <= now) {
@@ -1415,7 +1499,7 @@ void p2p_host_on_expiry(p2p_host *h, uint64_t now) {
         continue;
       st->fin_at = 0;
       ignore_rc(p2p_yamux_stream_close(c->yamux, st->id));
-      c->dirty = 1;
+      set_dirty(c);
     }
   }
   size_t n = h->n_svcs;
@@ -1617,7 +1701,7 @@ static void push_identify_all(p2p_host *h) {
       continue; /* the peer learns the addresses at the next identify */
     if (stream_new(c, id, K_OUT_PUSH, pp, 1) == NULL && !c->closed)
       ignore_rc(p2p_yamux_stream_reset(c->yamux, id));
-    c->dirty = 1;
+    set_dirty(c);
   }
 }
 

@@ -327,6 +327,12 @@ struct p2p_relay_server {
   p2p_relay_server_stats st;
   int depth;
   uint64_t last_now;
+  /* srv_expiry's answer, recomputed only after a deadline, a state, a
+   * reservation or a backlog's emptiness changed (exp_dirty): the host
+   * asks after every event, and a busy relay has thousands of each. */
+  int exp_dirty;
+  uint64_t exp_cache;
+  int n_dead; /* sessions awaiting the sweep */
 };
 
 static void srv_event(p2p_relay_server *s, const char *what,
@@ -356,8 +362,9 @@ static void sess_free(hop_sess *x) {
 }
 
 static void srv_leave(p2p_relay_server *s) {
-  if (--s->depth > 0)
+  if (--s->depth > 0 || s->n_dead == 0)
     return;
+  s->n_dead = 0;
   for (hop_sess **pp = &s->sessions; *pp;) {
     hop_sess *x = *pp;
     if (x->dead) {
@@ -389,6 +396,8 @@ static void sess_check_dead(hop_sess *x, uint64_t now) {
   if (x->src || x->dst || x->dead)
     return;
   x->dead = 1;
+  s->n_dead++;
+  s->exp_dirty = 1;
   if (x->counted) {
     x->counted = 0;
     s->n_circuits--;
@@ -413,6 +422,7 @@ static void sess_kill(hop_sess *x, const char *why, int limit, uint64_t now) {
     }
   }
   x->state = S_DONE;
+  x->srv->exp_dirty = 1;
   if (x->src)
     p2p_host_stream_reset(x->src, now);
   if (x->dst)
@@ -427,11 +437,14 @@ static void sess_answer(hop_sess *x, p2p_relay_status st, uint64_t now) {
   if (send_hop_status(x->src, st, NULL, now) < 0 ||
       p2p_host_stream_close(x->src, now) < 0) {
     x->state = S_DONE;
+    x->srv->exp_dirty = 1;
     p2p_host_stream_reset(x->src, now);
     return;
   }
   x->state = S_LINGER;
+  x->srv->exp_dirty = 1;
   x->deadline = now + LINGER_NS;
+  x->srv->exp_dirty = 1;
 }
 
 static void sess_refuse_circuit(hop_sess *x, p2p_relay_status st,
@@ -457,6 +470,7 @@ static rsvp *rsvp_find(p2p_relay_server *s, const p2p_peerid *peer,
 
 static void rsvp_remove(p2p_relay_server *s, rsvp *gone, uint64_t now,
                         const char *what) {
+  s->exp_dirty = 1;
   for (rsvp **pp = &s->rsvps; *pp; pp = &(*pp)->next)
     if (*pp == gone) {
       *pp = gone->next;
@@ -572,16 +586,20 @@ static void handle_reserve(hop_sess *x, p2p_conn *conn, uint64_t now) {
   memcpy(r->ip, ip, ip_len);
   r->ip_len = ip_len;
   r->expire_ns = expire_ns;
+  s->exp_dirty = 1;
   s->st.reservations_accepted++;
   srv_event(s, "reservation", &x->src_peer, NULL, P2P_RELAY_STATUS_OK, now);
   if (write_all(x->src, buf, (size_t)n, now) < 0 ||
       p2p_host_stream_close(x->src, now) < 0) {
     x->state = S_DONE;
+    x->srv->exp_dirty = 1;
     p2p_host_stream_reset(x->src, now);
     return;
   }
   x->state = S_LINGER;
+  x->srv->exp_dirty = 1;
   x->deadline = now + LINGER_NS;
+  x->srv->exp_dirty = 1;
 }
 
 static const p2p_stream_handler stop_out_handler;
@@ -630,7 +648,9 @@ static void handle_connect(hop_sess *x, const p2p_relay_hop_msg *m,
   x->counted = 1;
   s->n_circuits++;
   x->state = S_STOP_OPEN;
+  x->srv->exp_dirty = 1;
   x->deadline = now + STOP_TIMEOUT_NS;
+  x->srv->exp_dirty = 1;
 }
 
 /* Takes one complete hop request. */
@@ -664,10 +684,13 @@ static void sess_flush(hop_sess *x, int dir, uint64_t now) {
   p2p_stream *out = dir == 0 ? x->dst : x->src;
   if (x->state != S_SPLICE || out == NULL)
     return;
+  int had = x->pend[dir].len != 0;
   if (buf_flush(&x->pend[dir], out, now) < 0) {
     sess_kill(x, "stream write failed", 0, now);
     return;
   }
+  if (had != (x->pend[dir].len != 0))
+    x->srv->exp_dirty = 1;
   if (x->pend[dir].len == 0 && x->fin[dir] == 1) {
     x->fin[dir] = 2;
     if (p2p_host_stream_close(out, now) < 0)
@@ -691,8 +714,11 @@ static void sess_forward(hop_sess *x, int dir, const uint8_t *d, size_t n,
   if (s->cfg.tap)
     s->cfg.tap(s->cfg.ctx, d, n);
   p2p_stream *out = dir == 0 ? x->dst : x->src;
+  int had = x->pend[dir].len != 0;
   int rc = buf_write(&x->pend[dir], x->state == S_SPLICE ? out : NULL, d, n,
                      RELAY_PEND_MAX, now);
+  if (had != (x->pend[dir].len != 0))
+    s->exp_dirty = 1;
   if (rc < 0)
     sess_kill(x,
               rc == P2P_ERR_LIMIT ? "peer overran the relay's buffer"
@@ -723,8 +749,10 @@ static void sess_stop_answer(hop_sess *x, uint64_t now) {
     return;
   }
   x->state = S_SPLICE;
+  x->srv->exp_dirty = 1;
   x->spliced = 1;
   x->deadline = now + s->cfg.limit_duration_ns;
+  x->srv->exp_dirty = 1;
   s->st.circuits++;
   s->st.circuits_opened++;
   srv_event(s, "circuit_opened", &x->src_peer, &x->dst_peer,
@@ -751,6 +779,7 @@ static void hop_in_open(void *user, p2p_stream *st, const char *proto,
   x->src_peer = *peer;
   p2p_relay_reader_init(&x->rd);
   x->deadline = now + STOP_TIMEOUT_NS; /* the request must come in time */
+  s->exp_dirty = 1;
   x->next = s->sessions;
   s->sessions = x;
   p2p_host_stream_set_ctx(st, x);
@@ -799,6 +828,7 @@ static void hop_in_fin(void *user, p2p_stream *st, uint64_t now) {
   } else if (x->state == S_READ) {
     /* Closed before (or inside) a request. */
     x->state = S_LINGER;
+    x->srv->exp_dirty = 1;
     if (p2p_host_stream_close(st, now) < 0)
       p2p_host_stream_reset(st, now);
   }
@@ -815,6 +845,7 @@ static void hop_in_close(void *user, p2p_stream *st, int err, uint64_t now) {
   x->src = NULL;
   if (x->dst && (err < 0 || x->state != S_SPLICE)) {
     x->state = S_DONE;
+    x->srv->exp_dirty = 1;
     p2p_host_stream_reset(x->dst, now);
   }
   sess_check_dead(x, now);
@@ -848,6 +879,7 @@ static void stop_out_open(void *user, p2p_stream *st, const char *proto,
     sess_refuse_circuit(x, P2P_RELAY_STATUS_CONNECTION_FAILED, now);
   } else {
     x->state = S_STOP_WAIT;
+    x->srv->exp_dirty = 1;
     p2p_relay_reader_init(&x->rd);
   }
   srv_leave(s);
@@ -932,6 +964,8 @@ static void srv_on_event(void *ctx, const p2p_host_event *ev) {
 
 static uint64_t srv_expiry(void *ctx) {
   p2p_relay_server *s = ctx;
+  if (!s->exp_dirty)
+    return s->exp_cache;
   uint64_t t = UINT64_MAX;
   for (const rsvp *r = s->rsvps; r; r = r->next)
     t = min_u64(t, r->expire_ns);
@@ -942,6 +976,8 @@ static uint64_t srv_expiry(void *ctx) {
     if (x->state == S_SPLICE && (x->pend[0].len || x->pend[1].len))
       t = min_u64(t, s->last_now + POLL_NS);
   }
+  s->exp_dirty = 0;
+  s->exp_cache = t;
   return t;
 }
 
@@ -966,6 +1002,7 @@ static void srv_on_expiry(void *ctx, uint64_t now) {
     case S_READ:
     case S_LINGER:
       x->state = S_DONE;
+      x->srv->exp_dirty = 1;
       if (x->src)
         p2p_host_stream_reset(x->src, now);
       break;
@@ -978,6 +1015,7 @@ static void srv_on_expiry(void *ctx, uint64_t now) {
     default: break;
     }
   }
+  s->exp_dirty = 1; /* the poll time moved on */
   srv_leave(s);
 }
 
@@ -1037,6 +1075,7 @@ void p2p_relay_server_del(p2p_relay_server *s) {
   s->depth++; /* nothing is swept while we detach */
   for (hop_sess *x = s->sessions; x; x = x->next) {
     x->state = S_DONE;
+    x->srv->exp_dirty = 1;
     p2p_stream *a = x->src, *b = x->dst;
     x->src = x->dst = NULL;
     if (a) {
@@ -1125,6 +1164,11 @@ struct p2p_relay_client {
   rconn *conns;
   int depth;
   uint64_t last_now;
+  /* cl_expiry's answer, recomputed only after a deadline, a state or a
+   * backlog's emptiness changed (see the server's). */
+  int exp_dirty;
+  uint64_t exp_cache;
+  int sweep_due; /* a circuit died: cl_leave sweeps */
 };
 
 static void cl_log(p2p_relay_client *c, const char *what,
@@ -1136,6 +1180,7 @@ static void cl_log(p2p_relay_client *c, const char *what,
 
 static void cl_enter(p2p_relay_client *c, uint64_t now) {
   c->depth++;
+  c->exp_dirty = 1; /* anything may change in here */
   if (now > c->last_now)
     c->last_now = now;
 }
@@ -1148,8 +1193,9 @@ static void rconn_free(rconn *x) {
 }
 
 static void cl_leave(p2p_relay_client *c) {
-  if (--c->depth > 0)
+  if (--c->depth > 0 || !c->sweep_due)
     return;
+  c->sweep_due = 0;
   for (rconn **pp = &c->conns; *pp;) {
     rconn *x = *pp;
     if (x->dead) {
@@ -1164,6 +1210,7 @@ static void cl_leave(p2p_relay_client *c) {
 static void rconn_check_dead(rconn *x) {
   if (x->s == NULL && x->conn == NULL)
     x->dead = 1;
+  x->cl->exp_dirty = 1;
 }
 
 /* Ends a circuit that never became a connection. A failed dial creates
@@ -1195,7 +1242,11 @@ static int rconn_write(void *ctx, p2p_conn *conn, const uint8_t *buf,
   rconn *x = ctx;
   if (x->s == NULL || x->close_after)
     return P2P_ERR_STATE;
-  return buf_write(&x->pend, x->s, buf, len, CONN_PEND_MAX, x->cl->last_now);
+  int had = x->pend.len != 0;
+  int rc = buf_write(&x->pend, x->s, buf, len, CONN_PEND_MAX, x->cl->last_now);
+  if (had != (x->pend.len != 0))
+    x->cl->exp_dirty = 1;
+  return rc;
 }
 
 static void rconn_close(void *ctx, p2p_conn *conn, int err) {
@@ -1210,6 +1261,7 @@ static void rconn_close(void *ctx, p2p_conn *conn, int err) {
       p2p_host_stream_reset(x->s, now);
     } else {
       x->close_after = 1;
+      c->exp_dirty = 1;
       if (buf_flush(&x->pend, x->s, now) < 0 ||
           (x->pend.len == 0 && p2p_host_stream_close(x->s, now) < 0))
         p2p_host_stream_reset(x->s, now);
@@ -1225,6 +1277,7 @@ static const p2p_conn_ops rconn_ops = {.write = rconn_write,
 static void rconn_flush(rconn *x, uint64_t now) {
   if (x->s == NULL || x->pend.len == 0)
     return;
+  x->cl->exp_dirty = 1;
   if (buf_flush(&x->pend, x->s, now) < 0) {
     p2p_host_stream_reset(x->s, now);
     return;
@@ -1248,6 +1301,7 @@ static void rconn_up(rconn *x, const uint8_t *rest, size_t n, uint64_t now) {
   }
   x->conn = conn;
   x->state = X_OPEN;
+  x->cl->exp_dirty = 1;
   if (n)
     p2p_host_conn_recv(c->h, conn, rest, n, now);
 }
@@ -1381,6 +1435,7 @@ static void hop_out_open(void *user, p2p_stream *st, const char *proto,
     rconn_fail(x, "CONNECT write failed", now);
   else
     x->state = X_HOP_WAIT;
+  x->cl->exp_dirty = 1;
   cl_leave(c);
 }
 
@@ -1441,12 +1496,15 @@ static void stop_in_open(void *user, p2p_stream *st, const char *proto,
   cl_enter(c, now);
   x->cl = c;
   x->state = X_STOP_READ;
+  x->cl->exp_dirty = 1;
   x->s = st;
   x->relay = *relay;
   x->deadline = now + CLIENT_TIMEOUT_NS;
+  x->cl->exp_dirty = 1;
   p2p_relay_reader_init(&x->rd);
   x->next = c->conns;
   c->conns = x;
+  c->exp_dirty = 1;
   p2p_host_stream_set_ctx(st, x);
   cl_leave(c);
 }
@@ -1477,7 +1535,9 @@ static void rconn_open_hop(rconn *x, p2p_conn *conn, uint64_t now) {
   p2p_host_stream_set_ctx(st, x);
   x->s = st;
   x->state = X_HOP_OPEN;
+  x->cl->exp_dirty = 1;
   x->deadline = now + CLIENT_TIMEOUT_NS;
+  x->cl->exp_dirty = 1;
 }
 
 /* Splits RELAYADDR/p2p/RELAY/p2p-circuit/p2p/TARGET. */
@@ -1535,14 +1595,19 @@ static int circuit_dial(void *ctx, const p2p_multiaddr *ma, uint64_t now) {
   cl_enter(c, now);
   x->next = c->conns;
   c->conns = x;
+  c->exp_dirty = 1;
   x->deadline = now + CLIENT_TIMEOUT_NS;
+  x->cl->exp_dirty = 1;
   if (conn) {
     rconn_open_hop(x, conn, now);
   } else {
     x->state = X_DIAL_RELAY;
+    x->cl->exp_dirty = 1;
     rc = p2p_host_dial(c->h, &x->relay_addr, now);
     if (rc < 0) {
       x->dead = 1;
+      x->cl->exp_dirty = 1;
+      x->cl->sweep_due = 1;
     }
   }
   cl_leave(c);
@@ -1585,10 +1650,13 @@ static void rentry_fail(rentry *e, int status, const char *why, uint64_t now) {
   rentry_drop_stream(e, now);
   rentry_unadvertise(e, now);
   e->held = 0;
+  e->cl->exp_dirty = 1;
   e->state = R_IDLE;
+  e->cl->exp_dirty = 1;
   e->backoff =
       e->backoff ? min_u64(e->backoff * 2, MAX_RETRY_NS) : c->cfg.retry_ns;
   e->next_at = now + e->backoff;
+  e->cl->exp_dirty = 1;
   rentry_report(e, status, 0, now);
 }
 
@@ -1608,7 +1676,9 @@ static void rentry_reserve(rentry *e, p2p_conn *conn, uint64_t now) {
   p2p_host_stream_set_ctx(st, e);
   e->hop = st;
   e->state = R_RESERVING;
+  e->cl->exp_dirty = 1;
   e->next_at = now + CLIENT_TIMEOUT_NS;
+  e->cl->exp_dirty = 1;
   p2p_relay_reader_init(&e->rd);
 }
 
@@ -1621,7 +1691,9 @@ static void rentry_start(rentry *e, uint64_t now) {
   }
   e->conn = NULL;
   e->state = R_DIALING;
+  e->cl->exp_dirty = 1;
   e->next_at = now + CLIENT_TIMEOUT_NS;
+  e->cl->exp_dirty = 1;
   int rc = p2p_host_dial(c->h, &e->addr, now);
   if (rc < 0 && e->state == R_DIALING)
     rentry_fail(e, rc, "dial failed", now);
@@ -1719,10 +1791,13 @@ static void rentry_answer(rentry *e, uint64_t now) {
   if (p2p_host_stream_close(st, now) < 0)
     p2p_host_stream_reset(st, now);
   e->held = 1;
+  e->cl->exp_dirty = 1;
   e->state = R_RESERVED;
+  e->cl->exp_dirty = 1;
   e->backoff = 0;
   /* On our clock: the relay's Unix time less our clock's Unix offset. */
   e->expire_ns = expire_s * NS_PER_S - (p2p_host_unix_ns(c->h, now) - now);
+  e->cl->exp_dirty = 1;
   uint64_t left = e->expire_ns - now;
   uint64_t margin = c->cfg.refresh_margin_ns;
   if (margin == 0)
@@ -1731,6 +1806,7 @@ static void rentry_answer(rentry *e, uint64_t now) {
   if (margin >= left)
     margin = left / 2;
   e->next_at = e->expire_ns - margin;
+  e->cl->exp_dirty = 1;
   rentry_report(e, P2P_RELAY_STATUS_OK, expire_s, now);
 }
 
@@ -1836,6 +1912,8 @@ static void cl_on_event(void *ctx, const p2p_host_event *ev) {
 
 static uint64_t cl_expiry(void *ctx) {
   p2p_relay_client *c = ctx;
+  if (!c->exp_dirty)
+    return c->exp_cache;
   uint64_t t = UINT64_MAX;
   for (const rentry *e = c->relays; e; e = e->next) {
     t = min_u64(t, e->next_at);
@@ -1850,6 +1928,8 @@ static uint64_t cl_expiry(void *ctx) {
     else if (x->pend.len && x->s)
       t = min_u64(t, c->last_now + POLL_NS);
   }
+  c->exp_dirty = 0;
+  c->exp_cache = t;
   return t;
 }
 
@@ -1888,6 +1968,7 @@ static void cl_on_expiry(void *ctx, uint64_t now) {
     else if (x->deadline <= now)
       rconn_fail(x, "timed out", now);
   }
+  c->exp_dirty = 1; /* the poll time moved on */
   cl_leave(c);
 }
 
@@ -1983,9 +2064,12 @@ int p2p_relay_client_listen(p2p_relay_client *c,
   e->cl = c;
   e->relay = relay;
   e->state = R_IDLE;
+  e->cl->exp_dirty = 1;
   e->next_at = now;
+  e->cl->exp_dirty = 1;
   e->next = c->relays;
   c->relays = e;
+  c->exp_dirty = 1;
   cl_enter(c, now);
   rentry_start(e, now);
   cl_leave(c);

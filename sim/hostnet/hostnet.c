@@ -65,6 +65,7 @@ struct sim_hostnet {
   uint64_t timer_at; /* 0: no timer armed */
   int depth;         /* calls into the host in progress */
   int reporting;     /* a dial failure of ours is being reported */
+  int sweep_due;     /* a connection may be finished: sweep walks */
 };
 
 static void on_timer(void *ctx, uint64_t now);
@@ -109,6 +110,9 @@ static void conn_free(sim_hostnet *hn, hn_conn *c) {
 }
 
 static void sweep(sim_hostnet *hn) {
+  if (!hn->sweep_due)
+    return; /* nothing finished: no walk over every connection */
+  hn->sweep_due = 0;
   for (hn_conn **pp = &hn->conns; *pp;) {
     hn_conn *c = *pp;
     if (c->tcp_gone && c->host_closed) {
@@ -158,6 +162,7 @@ static void tcp_abort(hn_conn *hc) {
     return;
   hc->hn->cfg.api->tcp_abort(hc->tcp); /* no on_close follows an abort */
   hc->tcp_gone = 1;
+  hc->hn->sweep_due = 1;
   conn_timer_cancel(hc);
 }
 
@@ -238,6 +243,7 @@ static void conn_close(void *ctx, p2p_conn *c, int err) {
   sim_hostnet *hn = ctx;
   hn_conn *hc = p2p_host_conn_user(c);
   hc->host_closed = 1;
+  hc->hn->sweep_due = 1;
   if (hc->tcp_gone)
     return;
   if (hc->ws == NULL) {
@@ -311,6 +317,7 @@ static int start_conn(sim_hostnet *hn, hn_conn *hc, uint64_t now) {
   if (rc < 0) {
     hc->pc = NULL;
     hc->host_closed = 1;
+    hc->hn->sweep_due = 1;
     tcp_abort(hc);
     report_dial_failure(hc, rc, "the host refused the new connection", now);
     return rc;
@@ -481,6 +488,7 @@ static void tcp_on_close(void *ctx, p2plab_tcp *t, int err, uint64_t now) {
   sim_hostnet *hn = hc->hn;
   (void)t;
   hc->tcp_gone = 1;
+  hc->hn->sweep_due = 1;
   conn_timer_cancel(hc);
   hn->depth++;
   if (hc->pc == NULL) {
@@ -542,7 +550,8 @@ static void on_accept(void *ctx, p2plab_tcp_listener *l, p2plab_tcp *t,
   hc->hn = hn;
   hc->tcp = t;
   hc->tcp_up = 1;
-  hc->host_closed = 1; /* no host connection yet */
+  hc->host_closed = 1;
+  hc->hn->sweep_due = 1; /* no host connection yet */
   hc->next = hn->conns;
   hn->conns = hc;
   *cbs = &tcp_cbs;
@@ -569,7 +578,8 @@ static int dial_addr(sim_hostnet *hn, const p2p_multiaddr *ma) {
   hc->hn = hn;
   hc->dialled = 1;
   hc->dial_pending = 1;
-  hc->host_closed = 1; /* no host connection yet */
+  hc->host_closed = 1;
+  hc->hn->sweep_due = 1; /* no host connection yet */
   hc->has_peer = has_peer;
   if (has_peer)
     hc->peer = peer;

@@ -63,8 +63,25 @@ static void check_scenario(const sim_scenario *s) {
   for (size_t i = 0; i < s->n_hosts; i++) {
     const sim_scn_host *h = &s->hosts[i];
     check(h->name && h->count >= 1);
-    check(h->role == SIM_SCN_ROLE_NODE || h->role == SIM_SCN_ROLE_STUN);
+    check(h->role == SIM_SCN_ROLE_NODE || h->role == SIM_SCN_ROLE_STUN ||
+          h->role == SIM_SCN_ROLE_RELAY || h->role == SIM_SCN_ROLE_BROWSER);
     check(index_ok(h->nat, s->n_nats, 1) && index_ok(h->cgnat, s->n_nats, 1));
+    for (size_t k = 0; k < h->n_bootstrap; k++) {
+      /* Bootstrap targets can be dialled: never a browser or a stun. */
+      check(index_ok(h->bootstrap[k], s->n_hosts, 0));
+      sim_scn_role r = s->hosts[h->bootstrap[k]].role;
+      check(r != SIM_SCN_ROLE_BROWSER && r != SIM_SCN_ROLE_STUN);
+    }
+    for (size_t k = 0; k < h->n_listen; k++) {
+      const sim_scn_listen *l = &h->listen[k];
+      /* Browsers cannot listen on TCP or WebSocket. */
+      check(h->role != SIM_SCN_ROLE_BROWSER ||
+            l->kind == SIM_SCN_LISTEN_CIRCUIT);
+    }
+    check(h->role != SIM_SCN_ROLE_BROWSER ||
+          !(h->transports & SIM_SCN_TRANSPORT_TCP));
+    for (size_t k = 0; k < h->n_topics; k++)
+      check(h->topics[k] != NULL && h->topics[k][0] != '\0');
     if (h->cgnat != SIM_SCN_NONE)
       check(s->nats[h->cgnat].cfg.enabled);
   }
@@ -73,7 +90,13 @@ static void check_scenario(const sim_scenario *s) {
           index_ok(s->latencies[i].b, s->n_hosts, 0));
   for (size_t i = 0; i < s->n_workloads; i++) {
     const sim_scn_workload *w = &s->workloads[i];
-    check(w->kind == SIM_SCN_WL_HOLEPUNCH);
+    check(w->kind == SIM_SCN_WL_HOLEPUNCH || w->kind == SIM_SCN_WL_GOSSIP);
+    if (w->kind == SIM_SCN_WL_GOSSIP) {
+      check(w->topic != NULL && index_ok(w->publishers, s->n_hosts, 0));
+      check(w->msg_interval_ns > 0 && w->msg_size > 0);
+      check(w->start_ns < w->stop_ns && w->stop_ns <= s->duration_ns);
+      continue;
+    }
     check(index_ok(w->a, s->n_hosts, 0) && index_ok(w->b, s->n_hosts, 0) &&
           index_ok(w->stun, s->n_hosts, 0));
     check(s->hosts[w->stun].role == SIM_SCN_ROLE_STUN);
