@@ -3,9 +3,11 @@
  * peak memory of a scenario run, and memory per idle browser host.
  *
  *   bench_scale [SCENARIO] [--browsers N]... [--duration S] [--idle]
+ *               [--set PATH=VALUE]...
  *
  * SCENARIO defaults to scenarios/gossip-1k.yaml. Each --browsers N runs it
- * with the `browser` group at N hosts (relays scaled to N/250, at least 4);
+ * with N browsers in all (its 10 publishers and a `browser` group of
+ * N - 10), relays scaled to N/250 (at least 4);
  * the default is 1000 and 10000. --idle also measures memory per idle
  * browser: two runs without gossip publishing (N and 2N browsers, every
  * browser joined, reserved, discovered and meshed) and the difference of
@@ -89,9 +91,10 @@ static int run_child(const char *path, const sim_scn_override *ov, size_t n,
   return got == (ssize_t)sizeof *r && r->ok ? 0 : -1;
 }
 
+/* b browsers in all: the scenario's 10 publishers and b - 10 others. */
 static void set_counts(sim_scn_override *ov, size_t *n, char *bufs, long b) {
   long relays = b / 250 < 4 ? 4 : b / 250;
-  snprintf(bufs, 32, "%ld", b);
+  snprintf(bufs, 32, "%ld", b > 20 ? b - 10 : 10);
   snprintf(bufs + 32, 32, "%ld", relays);
   ov[(*n)++] = (sim_scn_override){"hosts.browser.count", bufs};
   ov[(*n)++] = (sim_scn_override){"hosts.relay.count", bufs + 32};
@@ -103,6 +106,9 @@ int main(int argc, char **argv) {
   size_t nb = 0;
   const char *duration = NULL;
   int idle = 0;
+  sim_scn_override extra[8];
+  char extra_buf[8][256];
+  size_t n_extra = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--browsers") == 0 && i + 1 < argc && nb < 8)
       browsers[nb++] = atol(argv[++i]);
@@ -110,11 +116,19 @@ int main(int argc, char **argv) {
       duration = argv[++i];
     else if (strcmp(argv[i], "--idle") == 0)
       idle = 1;
-    else if (argv[i][0] != '-')
+    else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_extra < 8) {
+      snprintf(extra_buf[n_extra], sizeof extra_buf[n_extra], "%s", argv[++i]);
+      char *eq = strchr(extra_buf[n_extra], '=');
+      if (eq == NULL)
+        return 2;
+      *eq = '\0';
+      extra[n_extra] = (sim_scn_override){extra_buf[n_extra], eq + 1};
+      n_extra++;
+    } else if (argv[i][0] != '-')
       path = argv[i];
     else {
       fprintf(stderr, "usage: bench_scale [SCENARIO] [--browsers N]... "
-                      "[--duration S] [--idle]\n");
+                      "[--duration S] [--idle] [--set PATH=VALUE]...\n");
       return 2;
     }
   }
@@ -125,12 +139,14 @@ int main(int argc, char **argv) {
   printf("%-10s %10s %12s %12s %10s %10s %10s %10s\n", "browsers", "wall_s",
          "events", "events/s", "peak_MiB", "delivery", "p50_ms", "p99_ms");
   for (size_t i = 0; i < nb; i++) {
-    sim_scn_override ov[8];
+    sim_scn_override ov[24];
     size_t n = 0;
     char bufs[64];
     set_counts(ov, &n, bufs, browsers[i]);
     if (duration)
       ov[n++] = (sim_scn_override){"duration", duration};
+    for (size_t k = 0; k < n_extra; k++)
+      ov[n++] = extra[k];
     result r;
     if (run_child(path, ov, n, &r) < 0) {
       printf("%-10ld run failed\n", browsers[i]);
@@ -148,10 +164,12 @@ int main(int argc, char **argv) {
     long base = browsers[0];
     long rss[2];
     for (int k = 0; k < 2; k++) {
-      sim_scn_override ov[8];
+      sim_scn_override ov[24];
       size_t n = 0;
       char bufs[64];
       set_counts(ov, &n, bufs, base * (k + 1));
+      for (size_t e = 0; e < n_extra; e++)
+        ov[n++] = extra[e];
       ov[n++] = (sim_scn_override){"duration", "45s"};
       ov[n++] = (sim_scn_override){"workload.0.gossip.start", "43s"};
       ov[n++] = (sim_scn_override){"workload.0.gossip.stop", "44s"};

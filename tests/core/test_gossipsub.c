@@ -632,6 +632,96 @@ START_TEST(test_gossipsub_duplicates_not_delivered_twice) {
 }
 END_TEST
 
+/* Sends messages "m1".."mN" with seqnos 1..N from r, then settles. */
+static void send_batch(world *w, raw *r, uint64_t n) {
+  char data[16];
+  for (uint64_t i = 1; i <= n; i++) {
+    snprintf(data, sizeof(data), "m%u", (unsigned)i);
+    raw_send_msg(r, data, i, 0);
+    if (i % 50 == 0)
+      run_ms(w, 20);
+  }
+  run_ms(w, 200);
+}
+
+/* The seen cache grows past its initial size without forgetting: recent
+ * messages stay duplicates, and once seen_ttl_ns has passed an old message
+ * sent again is delivered again (as go-libp2p's TimeCache does). */
+START_TEST(test_gossipsub_seen_cache_grows_and_forgets_after_ttl) {
+  enum { N_MSGS = 600 };
+  p2p_gossipsub_config cfg = base_cfg();
+  cfg.seen_ttl_ns = 20 * S;
+  world *w = world_new(1, 31, &cfg);
+  sub_all(w, 1);
+  raw *r = raw_new(w, 0, 3131);
+  raw_send_sub(r, TOPIC);
+  run_ms(w, 1500);
+  send_batch(w, r, N_MSGS);
+  ck_assert_uint_eq(w->n[0].delivered, N_MSGS);
+  ck_assert_uint_eq(stats(w, 0).duplicates, 0);
+  /* Within the TTL every one of them is still a duplicate. */
+  send_batch(w, r, N_MSGS);
+  ck_assert_uint_eq(w->n[0].delivered, N_MSGS);
+  ck_assert_uint_eq(stats(w, 0).duplicates, N_MSGS);
+  /* A new message in between is not mistaken for an old one. */
+  raw_send_msg(r, "fresh", N_MSGS + 1, 0);
+  run_ms(w, 100);
+  ck_assert_uint_eq(w->n[0].delivered, N_MSGS + 1);
+  ck_assert_str_eq(w->n[0].last, "fresh");
+  /* Past the TTL the first and the last of the batch are forgotten. */
+  run_ms(w, cfg.seen_ttl_ns / MS + 2000);
+  raw_send_msg(r, "m1", 1, 0);
+  raw_send_msg(r, "m600", N_MSGS, 0);
+  run_ms(w, 100);
+  ck_assert_uint_eq(w->n[0].delivered, N_MSGS + 3);
+  ck_assert_str_eq(w->n[0].last, "m600");
+  /* Delivered again means seen again. */
+  raw_send_msg(r, "m1", 1, 0);
+  run_ms(w, 100);
+  ck_assert_uint_eq(w->n[0].delivered, N_MSGS + 3);
+  ck_assert_uint_eq(stats(w, 0).duplicates, N_MSGS + 1);
+  world_del(w);
+  free(r);
+}
+END_TEST
+
+static size_t content_id(void *ctx, const p2p_gossip_msg *m, uint8_t *out,
+                         size_t cap) {
+  (void)ctx;
+  size_t n = m->data_len < cap ? m->data_len : cap;
+  memcpy(out, m->data, n);
+  return n;
+}
+
+/* With content-based IDs a message published twice stays seen until the
+ * TTL of the second publish, not the first. */
+START_TEST(test_gossipsub_republished_id_seen_until_latest_ttl) {
+  p2p_gossipsub_config cfg = base_cfg();
+  cfg.seen_ttl_ns = 20 * S;
+  cfg.msg_id = content_id;
+  world *w = world_new(1, 32, &cfg);
+  sub_all(w, 1);
+  raw *r = raw_new(w, 0, 3232);
+  raw_send_sub(r, TOPIC);
+  run_ms(w, 1500);
+  publish(w, 0, "same");
+  run_ms(w, 10000);
+  publish(w, 0, "same");
+  run_ms(w, 15000); /* the first publish has expired, the second not */
+  raw_send_msg(r, "same", 7, 0);
+  run_ms(w, 100);
+  ck_assert_uint_eq(w->n[0].delivered, 0);
+  ck_assert_uint_eq(stats(w, 0).duplicates, 1);
+  run_ms(w, 7000); /* now both have */
+  raw_send_msg(r, "same", 8, 0);
+  run_ms(w, 100);
+  ck_assert_uint_eq(w->n[0].delivered, 1);
+  ck_assert_str_eq(w->n[0].last, "same");
+  world_del(w);
+  free(r);
+}
+END_TEST
+
 START_TEST(test_gossipsub_survives_losing_one_of_two_connections) {
   world *w = world_new(2, 13, NULL);
   dial(w, 0, 1);
@@ -759,6 +849,8 @@ int main(void) {
   tcase_add_test(tc, test_gossipsub_garbage_resets_only_that_stream);
   tcase_add_test(tc, test_gossipsub_oversized_rpc_refused);
   tcase_add_test(tc, test_gossipsub_duplicates_not_delivered_twice);
+  tcase_add_test(tc, test_gossipsub_seen_cache_grows_and_forgets_after_ttl);
+  tcase_add_test(tc, test_gossipsub_republished_id_seen_until_latest_ttl);
   tcase_add_test(tc, test_gossipsub_floodsub_peer_gets_messages_without_mesh);
   tcase_add_test(tc, test_gossipsub_survives_losing_one_of_two_connections);
   tcase_add_test(tc, test_gossipsub_same_seed_same_delivery_order);
