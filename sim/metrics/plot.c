@@ -37,13 +37,14 @@ typedef struct graph {
   int (*collect)(const sim_evlog *events, double **v, size_t *n);
 } graph;
 
-/* The gossip latency CDF and the delivery ratio over time join this table
- * when the gossip workload logs its events. */
 static const graph graphs[] = {
     {"time_to_direct_cdf", "time_to_direct", GRAPH_CDF,
      "Hole punch: time to direct connection (CDF)",
      "time to direct connection (ms)", "fraction of successful hole punches",
      sim_summary_time_to_direct},
+    {"gossip_latency_cdf", "gossip_latency", GRAPH_CDF,
+     "GossipSub: delivery latency (CDF)", "publish to delivery (ms)",
+     "fraction of deliveries", sim_summary_gossip_latency},
 };
 
 /* dir/name.ext, malloc'd. */

@@ -303,6 +303,38 @@ done:
   return hp;
 }
 
+int sim_summary_gossip_latency(const sim_evlog *events, double **out_ms,
+                               size_t *n) {
+  double *v = NULL;
+  size_t k = 0, cap = 0;
+  *out_ms = NULL;
+  *n = 0;
+  for (size_t i = 0; i < sim_evlog_count(events); i++) {
+    const sim_event *e = sim_evlog_get(events, i);
+    char buf[32];
+    const char *lat;
+    if (strcmp(e->name, "gossip.deliver") != 0 ||
+        (lat = sim_event_field(e, "latency_ns", buf, sizeof buf)) == NULL)
+      continue;
+    if (k == cap) {
+      size_t nc = cap ? cap * 2 : 1024;
+      double *nv = realloc(v, nc * sizeof *nv);
+      if (nv == NULL) {
+        free(v);
+        return P2P_ERR_NOMEM;
+      }
+      v = nv;
+      cap = nc;
+    }
+    v[k++] = strtod(lat, NULL) / 1e6;
+  }
+  if (k)
+    qsort(v, k, sizeof *v, cmp_double);
+  *out_ms = v;
+  *n = k;
+  return 0;
+}
+
 /* One published workload message: what the summary needs of it. */
 typedef struct gmsg {
   uint32_t expected, delivered;
@@ -339,8 +371,6 @@ static sim_json *gossip_object(const sim_evlog *events, int *rc) {
   sim_hmap msgs;
   sim_hmap_init(&msgs);
   double published = 0, expected = 0, delivered = 0, dups = 0;
-  double *lat = NULL;
-  size_t nlat = 0, caplat = 0;
   for (size_t i = 0; *rc == 0 && i < sim_evlog_count(events); i++) {
     const sim_event *e = sim_evlog_get(events, i);
     uint64_t p, q;
@@ -363,17 +393,6 @@ static sim_json *gossip_object(const sim_evlog *events, int *rc) {
         m->delivered++;
         delivered++;
       }
-      if (nlat == caplat) {
-        size_t nc = caplat ? caplat * 2 : 1024;
-        double *nl = realloc(lat, nc * sizeof *nl);
-        if (nl == NULL) {
-          *rc = P2P_ERR_NOMEM;
-          break;
-        }
-        lat = nl;
-        caplat = nc;
-      }
-      lat[nlat++] = field_num(e, "latency_ns") / 1e6;
     } else if (strcmp(e->name, "gossip.totals") == 0) {
       dups += field_num(e, "duplicates");
     }
@@ -382,8 +401,10 @@ static sim_json *gossip_object(const sim_evlog *events, int *rc) {
   for (size_t pos = 0; (pos = sim_hmap_next(&msgs, pos, &he)) != 0;)
     free(he->val);
   sim_hmap_free(&msgs);
-  if (nlat)
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+  double *lat = NULL;
+  size_t nlat = 0;
+  if (*rc == 0 && sim_summary_gossip_latency(events, &lat, &nlat) != 0)
+    *rc = P2P_ERR_NOMEM;
   put_num(g, "published", published, rc);
   put_num(g, "expected_deliveries", expected, rc);
   put_num(g, "delivered", delivered, rc);

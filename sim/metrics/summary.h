@@ -40,7 +40,7 @@ typedef struct sim_run_info {
   uint64_t events_processed;
   const char *const *role_names; /* one per host, its role's name */
   size_t n_hosts;
-  const uint8_t *trace_sha256;   /* 32 bytes */
+  const uint8_t *trace_sha256; /* 32 bytes */
 } sim_run_info;
 
 /* Builds the summary tree from the events and the run info. Returns 0 or
@@ -55,17 +55,22 @@ P2P_WUR int sim_summary_compute(const sim_evlog *events,
 P2P_WUR int sim_summary_time_to_direct(const sim_evlog *events, double **out_ms,
                                        size_t *n);
 
+/* The gossip delivery latencies of the run (gossip.deliver events), in ms,
+ * sorted ascending: the latency percentiles and CDF graph are drawn from
+ * them. As sim_summary_time_to_direct. */
+P2P_WUR int sim_summary_gossip_latency(const sim_evlog *events, double **out_ms,
+                                       size_t *n);
+
 /* Evaluates the scenario's expect: clauses against the summary, adds the
  * "expect" array and "ok" to it, and sets *all_ok. A clause naming a field
  * that the summary does not have is an error: returns P2P_ERR_INVALID with
  * the field in err. */
-P2P_WUR int sim_summary_expect(sim_json *summary,
-                               const sim_scn_expect *expects, size_t n,
-                               int *all_ok, char *err, size_t errlen);
+P2P_WUR int sim_summary_expect(sim_json *summary, const sim_scn_expect *expects,
+                               size_t n, int *all_ok, char *err, size_t errlen);
 
 /* Draws the run's graphs into dir with gnuplot (PNG): time_to_direct_cdf.png
- * when there is at least one successful hole punch (later: gossip latency
- * CDF, delivery ratio over time). Data files go beside them (*.dat).
+ * when there is at least one successful hole punch, gossip_latency_cdf.png
+ * when a gossip message was delivered. Data files go beside them (*.dat).
  * Returns the number of graphs written, or P2P_ERR_IO when gnuplot failed
  * (message in err), or P2P_ERR_NOTFOUND when gnuplot is not installed. */
 int sim_plot_run(const sim_evlog *events, const char *dir, char *err,

@@ -1083,6 +1083,56 @@ START_TEST(test_json_read_file_round_trips_and_names_bad_files) {
 }
 END_TEST
 
+/* gossip: expected deliveries come from the publish events, a message's
+ * deliveries count up to its expected number, latencies from every
+ * delivery; connections by kind from conn.open. */
+START_TEST(test_summary_gossip_and_connections_from_events) {
+  sim_evlog *l;
+  ck_assert_int_eq(sim_evlog_new(&l), 0);
+  add_ok(l, 1, "b-1", "conn.open", "kind=direct peer=R");
+  add_ok(l, 2, "b-1", "conn.open", "kind=relayed peer=X");
+  add_ok(l, 2, "b-2", "conn.open", "kind=relayed peer=Y");
+  add_ok(l, 10, "b-1", "gossip.publish",
+         "id=1.1 topic=chat expected=2 size=128 ok=1");
+  add_ok(l, 20, "b-1", "gossip.publish",
+         "id=1.2 topic=chat expected=2 size=128 ok=1");
+  add_ok(l, 30, "b-2", "gossip.deliver",
+         "id=1.1 topic=chat latency_ns=20000000");
+  add_ok(l, 40, "b-3", "gossip.deliver",
+         "id=1.1 topic=chat latency_ns=30000000");
+  /* One more than expected (a host that joined meanwhile) does not make up
+   * for the copy of 1.2 that never arrived. */
+  add_ok(l, 50, "b-4", "gossip.deliver",
+         "id=1.1 topic=chat latency_ns=40000000");
+  add_ok(l, 60, "b-2", "gossip.deliver",
+         "id=1.2 topic=chat latency_ns=10000000");
+  add_ok(l, 70, "b-9", "gossip.deliver", "id=9.9 topic=chat latency_ns=1");
+  add_ok(l, 80, "", "gossip.totals", "duplicates=7 rejected=0");
+  sim_run_info info = {0};
+  sim_json *s = NULL;
+  ck_assert_int_eq(sim_summary_compute(l, &info, &s), 0);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "gossip.published")), 2);
+  ck_assert_double_eq(
+      sim_json_num(sim_json_path(s, "gossip.expected_deliveries")), 4);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "gossip.delivered")), 3);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "gossip.delivery_ratio")),
+                      0.75);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "gossip.duplicates")), 7);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "gossip.latency_ms.max")),
+                      40);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "connections.direct")), 1);
+  ck_assert_double_eq(sim_json_num(sim_json_path(s, "connections.relayed")), 2);
+  double *v = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(sim_summary_gossip_latency(l, &v, &n), 0);
+  ck_assert_uint_eq(n, 5);
+  ck_assert_double_eq(v[1], 10);
+  free(v);
+  sim_json_free(s);
+  sim_evlog_del(l);
+}
+END_TEST
+
 static Suite *metrics_suite(void) {
   Suite *s = suite_create("metrics");
   TCase *tc = tcase_create("evlog");
@@ -1109,6 +1159,7 @@ static Suite *metrics_suite(void) {
   tc = tcase_create("summary");
   tcase_add_test(tc, test_summary_counts_attempts_from_events);
   tcase_add_test(tc, test_summary_percentiles_use_nearest_rank);
+  tcase_add_test(tc, test_summary_gossip_and_connections_from_events);
   tcase_add_test(tc, test_summary_expect_evaluates_every_operator);
   tcase_add_test(tc, test_summary_expect_rejects_unknown_or_non_numeric_fields);
   suite_add_tcase(s, tc);
