@@ -333,9 +333,15 @@ static void st_message(void *ctx, sim_stack *st, const p2p_gossip_msg *m,
             (unsigned long long)(now - t));
 }
 
+/* Hosts' log lines (closed connections, refused input) go to stderr when
+ * P2PLAB_HOST_LOG is set: for debugging a scenario, never in the results. */
 static void st_log(void *ctx, const char *msg) {
-  (void)ctx;
-  (void)msg; /* reasons reach the event log through the traces */
+  run_host *h = ctx;
+  static int on = -1;
+  if (on < 0)
+    on = getenv("P2PLAB_HOST_LOG") != NULL;
+  if (on)
+    fprintf(stderr, "%s: %s\n", h->name, msg);
 }
 
 static void rng_fill(void *ctx, uint8_t *buf, size_t len) {
@@ -400,17 +406,27 @@ static int make_stack(runner *r, size_t hi, char *err, size_t errlen) {
   p2p_multiaddr boot[16];
   size_t nb = 0;
   for (size_t i = 0; rc == 0 && i < g->n_bootstrap; i++) {
-    /* One host of each bootstrap group, round-robin over the group's
-     * members (the k-th browser uses relay k mod count): load spreads over
-     * several relays as it does when apps pick one. */
     const sim_scn_host *tg = &s->hosts[g->bootstrap[i]];
     size_t me = hi - r->group_first[h->group];
-    if (rc == 0 && nb < 16) {
-      size_t t = r->group_first[g->bootstrap[i]] + me % tg->count;
+    size_t first = r->group_first[g->bootstrap[i]];
+    size_t targets[16], n_tg = 0;
+    if (g->bootstrap[i] == h->group) {
+      /* A group bootstrapping to itself (relays that peer with each
+       * other): every member dials the members before it. */
+      for (size_t k = 0; k < me && n_tg < 16; k++)
+        targets[n_tg++] = first + k;
+    } else {
+      /* One host of another group, round-robin over its members (the k-th
+       * browser uses relay k mod count): load spreads over several relays
+       * as it does when apps pick one. */
+      targets[n_tg++] = first + me % tg->count;
+    }
+    for (size_t k = 0; rc == 0 && k < n_tg && nb < 16; k++) {
+      size_t t = targets[k];
       if (r->hosts[t].stack == NULL) {
         sim_errf(err, errlen,
                  "%s: host '%s': bootstrap peer '%s' is not running yet "
-                 "(bootstrap targets may not bootstrap themselves)",
+                 "(bootstrap targets may not bootstrap to other groups)",
                  s->file, h->name, r->hosts[t].name);
         rc = P2P_ERR_INVALID;
         break;
@@ -483,6 +499,16 @@ static void join_timer(void *ctx, uint64_t now) {
     r->setup_err = rc;
 }
 
+/* Nonzero when every bootstrap group of g is g itself (or it has none):
+ * such hosts start at once, in file order (relays); the others join spread
+ * over time. */
+static int starts_at_once(const sim_scn_host *g, int gi) {
+  for (size_t i = 0; i < g->n_bootstrap; i++)
+    if (g->bootstrap[i] != gi)
+      return 0;
+  return 1;
+}
+
 /* Hosts without bootstrap peers start at once (the relays); the others
  * join spread over time, in file order. */
 static int start_libp2p(runner *r, char *err, size_t errlen) {
@@ -499,7 +525,7 @@ static int start_libp2p(runner *r, char *err, size_t errlen) {
     run_host *h = &r->hosts[i];
     h->r = r;
     const sim_scn_host *g = &s->hosts[h->group];
-    if (!has_libp2p(g) || g->n_bootstrap)
+    if (!has_libp2p(g) || !starts_at_once(g, h->group))
       continue;
     int rc = make_stack(r, i, err, errlen);
     if (rc < 0)
@@ -507,7 +533,7 @@ static int start_libp2p(runner *r, char *err, size_t errlen) {
   }
   for (size_t gi = 0; gi < s->n_hosts; gi++) {
     const sim_scn_host *g = &s->hosts[gi];
-    if (!has_libp2p(g) || g->n_bootstrap == 0)
+    if (!has_libp2p(g) || starts_at_once(g, (int)gi))
       continue;
     for (uint32_t k = 0; k < g->count; k++) {
       run_host *h = &r->hosts[r->group_first[gi] + k];

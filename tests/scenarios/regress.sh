@@ -33,6 +33,16 @@ for scen in udp-holepunch nat-matrix relay-gossip; do
     echo "ok $scen"
   fi
 done
+# gossip-1k scaled down (40 browsers over 2 relays that peer with each
+# other): its expect: clauses (delivery >= 0.99) must hold. Not pinned: the
+# full-size run is a benchmark (tests/bench/bench_scale).
+if "$build/p2plab" check "$root/scenarios/gossip-1k.yaml" --quiet --out "$tmp/g1k" \
+    --set hosts.browser.count=30 --set hosts.relay.count=2 >/dev/null; then
+  echo "ok gossip-1k (40 browsers, 2 relays)"
+else
+  echo "FAIL gossip-1k (40 browsers, 2 relays): p2plab check exited $?"
+  fail=1
+fi
 # The NAT matrix sweep: every preset pair x 3 seeds, pinned point by point.
 out="$tmp/nat-matrix-sweep"
 ref="$here/reference/nat-matrix-sweep.json"
