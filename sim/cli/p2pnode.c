@@ -71,6 +71,7 @@ typedef struct prog {
   long expect_messages, messages;
   int failed, done;
   uint64_t next_publish;
+  uint64_t ready_at;         /* when publishing could start, 0: not yet */
   p2p_peerid seen[MAX_SEEN]; /* discovered peers already reported */
   size_t n_seen;
   char **payloads; /* distinct message payloads seen (ours too) */
@@ -350,6 +351,15 @@ static void publish_next(prog *p, uint64_t now) {
     if (!p->boot_ready[i] ||
         p2p_host_find_conn(sim_stack_host(p->st), &p->boot[i]) == NULL)
       return;
+  /* One heartbeat more once they are: a peer's subscription can arrive
+   * before our stream to it is open, and a message published then misses
+   * it for good (flood publishing skips it; a mesh peer gets no gossip). */
+  if (p->ready_at == 0) {
+    p->ready_at = now;
+    return;
+  }
+  if (now < p->ready_at + 1500000000ull)
+    return;
   char data[256];
   snprintf(data, sizeof data, "%s-%ld", p->publish_prefix, p->published);
   int rc = p2p_gossipsub_publish(sim_stack_gossipsub(p->st), p->publish_topic,

@@ -379,6 +379,11 @@ if (opts.gossip.length > 0) {
           if (deadlineHit) throw new Error(`publish: fewer than ${want} subscribers`)
           await new Promise((resolve) => setTimeout(resolve, 50))
         }
+        // One heartbeat more: a subscription can arrive before our own
+        // outbound stream to that peer is open, and a message published
+        // then is lost for it (flood publishing skips it, and a peer that
+        // is already in the mesh gets no IHAVE gossip for it).
+        await new Promise((resolve) => setTimeout(resolve, 1500))
         for (let i = 0; i < opts.publish; i++) {
           const data = `${prefix}-${i}`
           await pubsub.publish(topic, new TextEncoder().encode(data))
