@@ -295,6 +295,8 @@ static int stream_flush_mss(p2p_stream *s) {
   p2p_conn *c = s->conn;
   uint8_t buf[2048];
   ssize_t n;
+  if (s->mss == NULL)
+    return 0;
   while ((n = p2p_mss_send(s->mss, buf, sizeof buf)) > 0)
     if (p2p_yamux_stream_write(c->yamux, s->id, buf, (size_t)n) != n)
       return P2P_ERR_LIMIT;
@@ -835,7 +837,7 @@ static void y_on_data(p2p_yamux *y, uint32_t id, const uint8_t *d, size_t len,
   if (p2p_yamux_stream_consume(y, id, len) < 0 || s == NULL || c->closed)
     return;
   set_dirty(c);
-  while (len > 0 && p2p_mss_state(s->mss) == P2P_MSS_NEGOTIATING) {
+  while (len > 0 && s->mss && p2p_mss_state(s->mss) == P2P_MSS_NEGOTIATING) {
     ssize_t used = p2p_mss_recv(s->mss, d, len);
     if (used < 0) {
       if (used == P2P_ERR_NOTFOUND) { /* no protocol in common */
@@ -854,12 +856,16 @@ static void y_on_data(p2p_yamux *y, uint32_t id, const uint8_t *d, size_t len,
     len -= (size_t)used;
     if (p2p_mss_state(s->mss) == P2P_MSS_DONE) {
       stream_selected(s);
+      /* Negotiation is over and its answer went out: the parser (over a
+       * KiB) goes. A relay's connections carry thousands of streams. */
+      p2p_mss_del(s->mss);
+      s->mss = NULL;
       break;
     }
     if (used == 0)
       break;
   }
-  if (len && !c->closed && !s->dead && p2p_mss_state(s->mss) == P2P_MSS_DONE)
+  if (len && !c->closed && !s->dead && s->mss == NULL)
     stream_bytes(s, d, len);
 }
 
@@ -1340,7 +1346,7 @@ int p2p_host_ping(p2p_host *h, p2p_conn *c, uint64_t now) {
       rc = P2P_ERR_NOMEM;
     if (rc < 0)
       c->ping_active = 0;
-  } else if (p2p_mss_state(c->ping->mss) == P2P_MSS_DONE) {
+  } else if (c->ping->mss == NULL) { /* negotiated: ping again */
     start_ping(c->ping);
   }
   leave(h);

@@ -159,7 +159,8 @@ const p2p_identify_msg *p2p_host_peer_info(const p2p_host *h,
  * released when the host's outermost call returns). */
 typedef struct p2p_stream_handler {
   /* The stream is negotiated (inbound: the protocol was accepted;
-   * outbound: the peer agreed to `proto`). */
+   * outbound: the peer agreed to `proto`). `proto` is valid during the
+   * call only. */
   void (*on_open)(void *user, p2p_stream *s, const char *proto, uint64_t now);
   void (*on_data)(void *user, p2p_stream *s, const uint8_t *buf, size_t len,
                   uint64_t now);
