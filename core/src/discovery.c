@@ -122,32 +122,11 @@ int p2p_discovery_decode_peer(const uint8_t *buf, size_t len, p2p_peerid *peer,
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* The last /p2p/ of ma into *peer; 0 when ma has none. */
-static int last_peer(const p2p_multiaddr *ma, p2p_peerid *peer) {
-  size_t pos = 0;
-  p2p_ma_component c;
-  int got = 0;
-  while (p2p_multiaddr_next(ma, &pos, &c) == 1)
-    if (c.code == P2P_MA_P2P &&
-        p2p_peerid_from_bytes(c.value, c.value_len, peer) == 0)
-      got = 1;
-  return got;
-}
-
-static int has_circuit(const p2p_multiaddr *ma) {
-  size_t pos = 0;
-  p2p_ma_component c;
-  while (p2p_multiaddr_next(ma, &pos, &c) == 1)
-    if (c.code == P2P_MA_P2P_CIRCUIT)
-      return 1;
-  return 0;
-}
-
 /* ma with /p2p/peer appended unless it already ends with that peer. */
 static int with_peer(const p2p_multiaddr *ma, const p2p_peerid *peer,
                      p2p_multiaddr *out) {
   p2p_peerid last;
-  if (last_peer(ma, &last) && p2p_peerid_equal(&last, peer)) {
+  if (p2p_multiaddr_last_peer(ma, &last) && p2p_peerid_equal(&last, peer)) {
     /* Ends in /p2p/peer only if nothing follows it; a circuit address
      * through that peer as relay would end in /p2p-circuit. */
     size_t pos = 0, at = 0;
@@ -251,7 +230,9 @@ static void dial_next(p2p_discovery *d, dial_peer *x, uint64_t now) {
 /* Orders addrs: direct ones first, then circuit ones (stable). */
 static void order_addrs(p2p_multiaddr *a, size_t n) {
   for (size_t i = 1; i < n; i++)
-    for (size_t j = i; j > 0 && has_circuit(&a[j - 1]) && !has_circuit(&a[j]);
+    for (size_t j = i;
+         j > 0 && p2p_multiaddr_has(&a[j - 1], P2P_MA_P2P_CIRCUIT) &&
+         !p2p_multiaddr_has(&a[j], P2P_MA_P2P_CIRCUIT);
          j--) {
       p2p_multiaddr t = a[j];
       a[j] = a[j - 1];
@@ -430,7 +411,7 @@ int p2p_discovery_new(p2p_host *h, const p2p_discovery_config *cfg,
       rc = P2P_ERR_NOMEM;
     for (size_t i = 0; rc == 0 && i < cfg->n_bootstrap; i++) {
       boot_peer *b = &d->boot[i];
-      if (!last_peer(&cfg->bootstrap[i], &b->peer)) {
+      if (!p2p_multiaddr_last_peer(&cfg->bootstrap[i], &b->peer)) {
         rc = P2P_ERR_INVALID;
         break;
       }

@@ -1166,32 +1166,13 @@ const p2p_peerid *p2p_host_peer_id(const p2p_host *h) {
 
 int p2p_host_tcp_target(const p2p_multiaddr *ma, uint32_t *ip, uint16_t *port,
                         p2p_peerid *peer, int *has_peer) {
-  if (ma == NULL || ip == NULL || port == NULL)
-    return P2P_ERR_INVALID;
-  size_t pos = 0;
-  p2p_ma_component comp;
-  int i = 0, got_peer = 0;
+  uint32_t a;
+  uint16_t p;
   p2p_peerid pid;
-  memset(&pid, 0, sizeof pid);
-  uint32_t a = 0;
-  uint16_t p = 0;
-  int rc;
-  while ((rc = p2p_multiaddr_next(ma, &pos, &comp)) == 1) {
-    if (i == 0 && comp.code == P2P_MA_IP4 && comp.value_len == 4) {
-      a = (uint32_t)comp.value[0] << 24 | (uint32_t)comp.value[1] << 16 |
-          (uint32_t)comp.value[2] << 8 | comp.value[3];
-    } else if (i == 1 && comp.code == P2P_MA_TCP && comp.value_len == 2) {
-      p = (uint16_t)(comp.value[0] << 8 | comp.value[1]);
-    } else if (i == 2 && comp.code == P2P_MA_P2P) {
-      if (p2p_peerid_from_bytes(comp.value, comp.value_len, &pid) < 0)
-        return P2P_ERR_INVALID;
-      got_peer = 1;
-    } else {
-      return P2P_ERR_INVALID;
-    }
-    i++;
-  }
-  if (rc < 0 || i < 2)
+  int is_ws = 0, got_peer = 0;
+  if (ma == NULL || ip == NULL || port == NULL ||
+      p2p_multiaddr_tcp_target(ma, &a, &p, &is_ws, &pid, &got_peer) < 0 ||
+      is_ws)
     return P2P_ERR_INVALID;
   *ip = a;
   *port = p;
@@ -1561,22 +1542,12 @@ void p2p_host_remove_service(p2p_host *h, void *ctx) {
   }
 }
 
-/* Nonzero when ma has a /p2p-circuit component. */
-static int is_circuit(const p2p_multiaddr *ma) {
-  size_t pos = 0;
-  p2p_ma_component comp;
-  while (p2p_multiaddr_next(ma, &pos, &comp) == 1)
-    if (comp.code == P2P_MA_P2P_CIRCUIT)
-      return 1;
-  return 0;
-}
-
 int p2p_host_dial(p2p_host *h, const p2p_multiaddr *ma, uint64_t now) {
   if (h == NULL || ma == NULL || ma->len == 0)
     return P2P_ERR_INVALID;
   int rc;
   enter(h, now);
-  if (is_circuit(ma))
+  if (p2p_multiaddr_has(ma, P2P_MA_P2P_CIRCUIT))
     rc = h->circuit_dial ? h->circuit_dial(h->circuit_ctx, ma, now)
                          : P2P_ERR_INVALID;
   else
@@ -1591,13 +1562,7 @@ void p2p_host_report_dial_failure(p2p_host *h, const p2p_multiaddr *ma, int err,
     return;
   /* The peer is the last /p2p/ of the address (the target of a circuit). */
   p2p_peerid peer;
-  int has_peer = 0;
-  size_t pos = 0;
-  p2p_ma_component comp;
-  while (ma && p2p_multiaddr_next(ma, &pos, &comp) == 1)
-    if (comp.code == P2P_MA_P2P &&
-        p2p_peerid_from_bytes(comp.value, comp.value_len, &peer) == 0)
-      has_peer = 1;
+  int has_peer = p2p_multiaddr_last_peer(ma, &peer);
   enter(h, now);
   p2p_host_event ev = {.type = P2P_HOST_EV_CONN_CLOSED,
                        .peer = has_peer ? &peer : NULL,

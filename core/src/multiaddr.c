@@ -721,6 +721,29 @@ int p2p_multiaddr_proto_code(const char *name, uint32_t *code) {
   return 0;
 }
 
+int p2p_multiaddr_has(const p2p_multiaddr *ma, uint32_t code) {
+  size_t pos = 0;
+  p2p_ma_component c;
+  while (ma && p2p_multiaddr_next(ma, &pos, &c) == 1)
+    if (c.code == code)
+      return 1;
+  return 0;
+}
+
+int p2p_multiaddr_last_peer(const p2p_multiaddr *ma, p2p_peerid *peer) {
+  size_t pos = 0;
+  p2p_ma_component c;
+  p2p_peerid id;
+  int got = 0;
+  while (ma && p2p_multiaddr_next(ma, &pos, &c) == 1)
+    if (c.code == P2P_MA_P2P &&
+        p2p_peerid_from_bytes(c.value, c.value_len, &id) == 0) {
+      *peer = id;
+      got = 1;
+    }
+  return got;
+}
+
 int p2p_multiaddr_tcp_target(const p2p_multiaddr *ma, uint32_t *ip,
                              uint16_t *port, int *is_ws, p2p_peerid *peer,
                              int *has_peer) {

@@ -226,16 +226,6 @@ static size_t addr_ip(const p2p_multiaddr *ma, uint8_t ip[16]) {
   return 0;
 }
 
-/* 1 when ma has a /p2p-circuit component. */
-static int addr_is_circuit(const p2p_multiaddr *ma) {
-  size_t pos = 0;
-  p2p_ma_component comp;
-  while (p2p_multiaddr_next(ma, &pos, &comp) == 1)
-    if (comp.code == P2P_MA_P2P_CIRCUIT)
-      return 1;
-  return 0;
-}
-
 /* base (its trailing /p2p/X dropped; may be NULL or empty) followed by
  * /p2p/RELAY/p2p-circuit, then /p2p/PEER when peer is not NULL. */
 static int circuit_addr(const p2p_multiaddr *base, const p2p_peerid *relay,
@@ -541,7 +531,7 @@ static void handle_reserve(hop_sess *x, p2p_conn *conn, uint64_t now) {
     return;
   }
   for (size_t i = 0; i < n_all; i++)
-    if (all[i].len && !addr_is_circuit(&all[i]))
+    if (all[i].len && !p2p_multiaddr_has(&all[i], P2P_MA_P2P_CIRCUIT))
       addrs[na++] = all[i]; /* borrowed: encode only reads */
   p2p_relay_hop_msg m;
   memset(&m, 0, sizeof m);
@@ -1053,12 +1043,8 @@ int p2p_relay_server_new(p2p_host *h, const p2p_relay_server_config *cfg,
                           .expiry = srv_expiry,
                           .on_expiry = srv_on_expiry};
   int rc = p2p_host_handle(h, P2P_RELAY_HOP_PROTOCOL, &hop_in_handler, s);
-  if (rc == 0) {
-    rc = p2p_host_add_service(h, &svc, s);
-    /* The hop handler stays registered (the host cannot unregister one);
-     * it finds no session ctx and refuses nothing, see
-     * p2p_relay_server_del. */
-  }
+  if (rc == 0 && (rc = p2p_host_add_service(h, &svc, s)) < 0)
+    (void)p2p_host_unhandle(h, P2P_RELAY_HOP_PROTOCOL);
   if (rc < 0) {
     free(s);
     return rc;
@@ -1711,7 +1697,7 @@ static int rentry_advertise(rentry *e, const p2p_relay_reservation *r,
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     const p2p_multiaddr *base = r->naddrs ? &r->addrs[i] : &e->addr;
-    if (addr_is_circuit(base))
+    if (p2p_multiaddr_has(base, P2P_MA_P2P_CIRCUIT))
       continue;
     p2p_multiaddr a;
     if (circuit_addr(base, &e->relay, NULL, &a) < 0)
@@ -1992,8 +1978,9 @@ int p2p_relay_client_new(p2p_host *h, const p2p_relay_client_config *cfg,
     rc = p2p_host_handle(h, P2P_RELAY_STOP_PROTOCOL, &stop_in_handler, c);
   p2p_host_service svc = {
       .on_event = cl_on_event, .expiry = cl_expiry, .on_expiry = cl_on_expiry};
-  if (rc == 0)
-    rc = p2p_host_add_service(h, &svc, c);
+  if (rc == 0 && (rc = p2p_host_add_service(h, &svc, c)) < 0 &&
+      c->cfg.accept_stop)
+    (void)p2p_host_unhandle(h, P2P_RELAY_STOP_PROTOCOL);
   if (rc < 0) {
     free(c);
     return rc;

@@ -667,12 +667,7 @@ static int run(int argc, char **argv, int relay) {
       goto out;
     }
     /* The peer is the last /p2p/ of the address. */
-    size_t pos = 0;
-    p2p_ma_component c;
-    while (p2p_multiaddr_next(&dial_ma, &pos, &c) == 1)
-      if (c.code == P2P_MA_P2P &&
-          p2p_peerid_from_bytes(c.value, c.value_len, &p.dial_peer) == 0)
-        p.dial_has_peer = 1;
+    p.dial_has_peer = p2p_multiaddr_last_peer(&dial_ma, &p.dial_peer);
     int rc2 = p2p_host_dial(sim_stack_host(p.st), &dial_ma, p.api->now(p.b));
     if (rc2 == P2P_ERR_INVALID) {
       fprintf(stderr,

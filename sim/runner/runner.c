@@ -358,11 +358,7 @@ static int bootstrap_addr(runner *r, const sim_scn_host *g, size_t target,
   const p2p_multiaddr *pick = NULL;
   for (size_t i = 0; sim_hostnet_listen_addr(hn, i); i++) {
     const p2p_multiaddr *a = sim_hostnet_listen_addr(hn, i);
-    char s[256];
-    if (p2p_multiaddr_to_string(a, s, sizeof s) < 0)
-      continue;
-    int is_ws = strstr(s, "/ws") != NULL;
-    if (is_ws == want_ws) {
+    if (p2p_multiaddr_has(a, P2P_MA_WS) == want_ws) {
       pick = a;
       break;
     }

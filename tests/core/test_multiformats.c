@@ -1,6 +1,7 @@
 /* Tests for core/src/{varint,multibase,multihash,multiaddr}.c. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "p2p/multiaddr.h"
 #include "p2p/multibase.h"
 #include "p2p/multihash.h"
+#include "p2p/peerid.h"
 #include "p2p/varint.h"
 
 #define PEER_A "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"
@@ -707,6 +709,30 @@ START_TEST(test_multiaddr_proto_code_knows_every_protocol) {
 }
 END_TEST
 
+START_TEST(test_multiaddr_has_and_last_peer_find_circuit_and_target) {
+  const char *relay = "12D3KooWRSsBBQngABbBemegT2qZ821WH4FdwZPP172ZPbEEvTMf";
+  const char *target = "12D3KooWNg2nfJ6nfc8AD5c6dk65MwRXv6PQi6zb4hxLkD9K27Q9";
+  char s[512];
+  snprintf(s, sizeof s, "/ip4/10.0.0.1/tcp/9001/ws/p2p/%s/p2p-circuit/p2p/%s",
+           relay, target);
+  p2p_multiaddr circ = {0}, plain = {0};
+  ck_assert_int_eq(p2p_multiaddr_parse(s, &circ), 0);
+  ck_assert_int_eq(p2p_multiaddr_parse("/ip4/10.0.0.1/tcp/9002", &plain), 0);
+  ck_assert(p2p_multiaddr_has(&circ, P2P_MA_P2P_CIRCUIT));
+  ck_assert(p2p_multiaddr_has(&circ, P2P_MA_WS));
+  ck_assert(!p2p_multiaddr_has(&plain, P2P_MA_P2P_CIRCUIT));
+  ck_assert(!p2p_multiaddr_has(&plain, P2P_MA_WS));
+  ck_assert(!p2p_multiaddr_has(NULL, P2P_MA_WS));
+  p2p_peerid got, want;
+  ck_assert_int_eq(p2p_peerid_parse(target, strlen(target), &want), 0);
+  ck_assert_int_eq(p2p_multiaddr_last_peer(&circ, &got), 1);
+  ck_assert(p2p_peerid_equal(&got, &want)); /* the target, not the relay */
+  ck_assert_int_eq(p2p_multiaddr_last_peer(&plain, &got), 0);
+  p2p_multiaddr_free(&circ);
+  p2p_multiaddr_free(&plain);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("multiformats");
   TCase *tv = tcase_create("varint");
@@ -751,6 +777,7 @@ static Suite *suite(void) {
   tcase_add_test(ta, test_multiaddr_next_iterates_components);
   tcase_add_test(ta, test_multiaddr_copy_is_deep);
   tcase_add_test(ta, test_multiaddr_proto_code_knows_every_protocol);
+  tcase_add_test(ta, test_multiaddr_has_and_last_peer_find_circuit_and_target);
   suite_add_tcase(s, ta);
   return s;
 }

@@ -19,6 +19,20 @@ static void check_binary(const uint8_t *data, size_t size) {
     return;
   if (ma.len != size || memcmp(ma.bytes, data, size) != 0)
     abort();
+  /* The splitters of peer addresses: a TCP/WebSocket target has no
+   * circuit, and a peer found must be one of the address's /p2p/. */
+  uint32_t ip;
+  uint16_t port;
+  int is_ws = 0, has_peer = 0;
+  p2p_peerid peer;
+  if (p2p_multiaddr_tcp_target(&ma, &ip, &port, &is_ws, &peer, &has_peer) ==
+          0 &&
+      (p2p_multiaddr_has(&ma, P2P_MA_P2P_CIRCUIT) ||
+       is_ws != p2p_multiaddr_has(&ma, P2P_MA_WS)))
+    abort();
+  if (p2p_multiaddr_last_peer(&ma, &peer) &&
+      !p2p_multiaddr_has(&ma, P2P_MA_P2P))
+    abort();
   ssize_t n = p2p_multiaddr_to_string(&ma, text, sizeof text);
   if (n < 0 && n != P2P_ERR_LIMIT)
     abort();

@@ -105,6 +105,15 @@ P2P_WUR int p2p_multiaddr_next(const p2p_multiaddr *ma, size_t *pos,
 /* The protocol code for a name ("ip4"), or P2P_ERR_NOTFOUND. */
 P2P_WUR int p2p_multiaddr_proto_code(const char *name, uint32_t *code);
 
+/* Nonzero when ma has a component of protocol `code` (e.g.
+ * P2P_MA_P2P_CIRCUIT for a relayed address). */
+int p2p_multiaddr_has(const p2p_multiaddr *ma, uint32_t code);
+
+/* The peer of ma: its last /p2p/ component that holds a valid peer ID (for
+ * a circuit address, the target rather than the relay). Returns 1 and sets
+ * *peer, or 0 when there is none. */
+int p2p_multiaddr_last_peer(const p2p_multiaddr *ma, p2p_peerid *peer);
+
 /* Splits a TCP or WebSocket transport address, /ip4/A/tcp/P[/ws][/p2p/ID],
  * into what a dialer needs: the IPv4 address (host byte order), the port,
  * whether it is a WebSocket (/ws) address, and the peer ID when present
