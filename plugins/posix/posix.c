@@ -521,7 +521,7 @@ static int px_udp_bind(p2plab_backend *b, p2plab_host_id h, uint16_t port,
     free(s);
     return map_errno(errno);
   }
-  p2plab_addr local;
+  p2plab_addr local = {0};
   if ((rc = bind_local(fd, port)) < 0 || (rc = sock_name(fd, 0, &local)) < 0 ||
       (rc = io_register(b, &s->io, IO_UDP, fd, EPOLLIN)) < 0) {
     close(fd);
@@ -678,7 +678,7 @@ static int px_tcp_listen(p2plab_backend *b, p2plab_host_id h, uint16_t port,
     free(l);
     return map_errno(errno);
   }
-  p2plab_addr local;
+  p2plab_addr local = {0};
   if ((rc = set_reuse(fd)) < 0 || (rc = bind_local(fd, port)) < 0 ||
       (listen(fd, SOMAXCONN) < 0 && (rc = map_errno(errno)) < 0) ||
       (rc = sock_name(fd, 0, &local)) < 0 ||
